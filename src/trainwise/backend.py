@@ -1,0 +1,102 @@
+"""The array namespace, the default dtype and the random generators.
+
+Every array call in trainwise goes through ``xp`` so that CuPy can stand in
+for NumPy later without touching the ops. Randomness comes from explicit
+``numpy.random.Generator`` objects; ``manual_seed`` reseeds the default one,
+so that a seeded run draws the same numbers bit for bit on the same machine.
+"""
+from __future__ import annotations
+
+import numpy
+
+xp = numpy
+
+_default_dtype = xp.dtype(xp.float32)
+_FLOAT_DTYPES = (xp.dtype(xp.float16), xp.dtype(xp.float32), xp.dtype(xp.float64))
+
+
+def get_default_dtype():
+    """The floating dtype new tensors and parameters get (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the floating dtype for new tensors and parameters (float32 or float64)."""
+    global _default_dtype
+    d = xp.dtype(dtype)
+    if d not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"set_default_dtype: 'dtype' must be one of float16, float32, float64; got {dtype!r}"
+        )
+    _default_dtype = d
+
+
+def is_floating(dtype) -> bool:
+    return xp.dtype(dtype).kind == "f"
+
+
+class Generator:
+    """A seeded random generator, in the spirit of ``torch.Generator``.
+
+    Wraps ``numpy.random.Generator(PCG64(seed))``. ``get_state``/``set_state``
+    give a JSON-serializable state, which checkpoints store so that a resumed
+    run draws the numbers an uninterrupted one would.
+    """
+
+    __slots__ = ("rng", "_seed")
+
+    def __init__(self, seed: int | None = None):
+        self.manual_seed(seed if seed is not None else 0)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
+            raise ValueError(f"manual_seed: 'seed' must be a non-negative int; got {seed!r}")
+        self._seed = int(seed)
+        self.rng = numpy.random.Generator(numpy.random.PCG64(self._seed))
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return {"seed": self._seed, "bit_generator": self.rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        try:
+            self._seed = int(state["seed"])
+            self.rng.bit_generator.state = state["bit_generator"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"Generator.set_state: 'state' is not a generator state ({e})") from None
+
+    # the draws trainwise needs, delegated so callers never touch numpy's API directly
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return self.rng.normal(loc, scale, size)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return self.rng.uniform(low, high, size)
+
+    def random(self, size=None, dtype=numpy.float64):
+        return self.rng.random(size, dtype=dtype)
+
+    def integers(self, low, high=None, size=None):
+        return self.rng.integers(low, high, size)
+
+    def permutation(self, n):
+        return self.rng.permutation(n)
+
+    def spawn_seed(self) -> int:
+        """A fresh seed drawn from this generator (for seeding workers or sub-generators)."""
+        return int(self.rng.integers(0, 2**62))
+
+
+default_generator = Generator(0)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Reseed the default generator, like ``torch.manual_seed``. Returns it."""
+    return default_generator.manual_seed(seed)
+
+
+def get_generator(generator: Generator | None) -> Generator:
+    """``generator`` if one was given, else the default generator."""
+    return default_generator if generator is None else generator

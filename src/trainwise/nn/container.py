@@ -1,0 +1,85 @@
+"""Sequential and ModuleList: children named "0", "1", ... as in PyTorch."""
+from __future__ import annotations
+
+from .module import Module
+
+
+class Sequential(Module):
+    """Calls its children in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            for name, m in modules[0].items():
+                self.add_module(str(name), _check(m, name))
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), _check(m, i))
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module) -> "Sequential":
+        self.add_module(str(len(self._modules)), _check(module, len(self._modules)))
+        return self
+
+    def insert(self, index: int, module) -> "Sequential":
+        """Insert ``module`` before position ``index``; later children are renumbered."""
+        mods = list(self._modules.values())
+        mods.insert(index, _check(module, index))
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (named "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module) -> "ModuleList":
+        self.add_module(str(len(self._modules)), _check(module, len(self._modules)))
+        return self
+
+    def extend(self, modules) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __setitem__(self, i, module):
+        name = list(self._modules)[i]
+        self.add_module(name, _check(module, i))
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+def _check(m, where):
+    if not isinstance(m, Module):
+        raise TypeError(f"entry {where!r} must be a Module; got {type(m).__name__}")
+    return m
