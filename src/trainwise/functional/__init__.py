@@ -1,4 +1,11 @@
 """Differentiable functions with hand-written backward passes (``trainwise.nn.functional``)."""
 from .activations import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .graph import *  # noqa: F401,F403
 from .linear import linear  # noqa: F401
 from .losses import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403

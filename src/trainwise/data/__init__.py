@@ -1,0 +1,1 @@
+"""Data sets, loaders, splits, file loaders and augmentation (``trainwise.data``)."""

@@ -1,0 +1,1 @@
+"""Gradient clipping and other parameter utilities (``trainwise.nn.utils``)."""

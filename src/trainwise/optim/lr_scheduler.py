@@ -1,0 +1,2 @@
+"""Learning-rate schedules with PyTorch's names and step() semantics."""
+__all__ = []
