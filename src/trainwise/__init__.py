@@ -6,6 +6,6 @@ from .tensor import (  # noqa: F401
     Tensor, as_tensor, cat, concatenate, enable_grad, is_grad_enabled, maximum, minimum, no_grad, pad,
     stack, where,
 )
-from . import functional, nn, optim, regularization  # noqa: F401,E402
+from . import data, functional, nn, optim, regularization  # noqa: F401,E402
 
 __version__ = "0.1.0"
