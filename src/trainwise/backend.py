@@ -63,8 +63,9 @@ class Generator:
 
     def set_state(self, state: dict) -> None:
         try:
-            self._seed = int(state["seed"])
-            self.rng.bit_generator.state = state["bit_generator"]
+            seed = int(state["seed"])
+            self.rng.bit_generator.state = state["bit_generator"]  # raises before any change if malformed
+            self._seed = seed
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"Generator.set_state: 'state' is not a generator state ({e})") from None
 

@@ -58,16 +58,17 @@ class Field:
         return value
 
     def _range(self):
+        kind = "an int " if self.types == (int,) else ""
         lo = "(" if self.low_open else "["
         hi = ")" if self.high_open else "]"
-        return f"in {lo}{'-inf' if self.low is None else self.low}, {'inf' if self.high is None else self.high}{hi}"
+        return f"{kind}in {lo}{'-inf' if self.low is None else self.low}, {'inf' if self.high is None else self.high}{hi}"
 
     def _expect(self):
         names = {int: "an int", float: "a number", str: "a string", bool: "true or false", list: "a list",
                  dict: "a mapping"}
         s = " or ".join(names.get(t, t.__name__) for t in self.types)
         if self.low is not None or self.high is not None:
-            s += " " + self._range()
+            s += " " + self._range().removeprefix("an int ")
         if self.nullable:
             s += " or null"
         return s

@@ -37,7 +37,13 @@ def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    return Tensor(xp.arange(start, stop, step, dtype=dtype) if stop is not None else xp.arange(start, dtype=dtype))
+    """``arange(stop)`` or ``arange(start, stop, step)``; float arguments give the default float dtype."""
+    if stop is None:
+        start, stop = 0, start
+    data = xp.arange(start, stop, step, dtype=dtype)
+    if dtype is None and data.dtype.kind == "f":
+        data = data.astype(get_default_dtype(), copy=False)
+    return Tensor(data)
 
 
 def randn(*size, dtype=None, generator=None, requires_grad=False) -> Tensor:

@@ -32,6 +32,12 @@ import math
 from .backend import get_generator, xp
 from .tensor import Tensor, no_grad
 
+__all__ = [
+    "calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "constant_", "zeros_", "ones_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "lecun_uniform_",
+    "lecun_normal_", "simple_uniform_", "orthogonal_", "INITIALIZERS", "initialize_", "simple_uniform_bias_",
+]
+
 _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
                 "conv_transpose2d", "conv_transpose3d", "sigmoid", "identity")
 
@@ -226,15 +232,16 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
 
 # ------------------------------------------------------------ names for layers
 def _he(fn):
+    # gain = calculate_gain(nonlinearity) as torch's kaiming_*_ (leaky_relu with its 0.01 slope);
+    # relu when no activation is named, since He's rule was derived for it
     return lambda t, nonlinearity="relu", generator=None: fn(
-        t, a=0.0 if nonlinearity != "leaky_relu" else 0.01, mode="fan_in",
-        nonlinearity=nonlinearity if nonlinearity in ("relu", "leaky_relu") else "relu", generator=generator)
+        t, a=0.01 if nonlinearity == "leaky_relu" else 0.0, mode="fan_in",
+        nonlinearity=nonlinearity, generator=generator)
 
 
 def _xavier(fn):
     return lambda t, nonlinearity="linear", generator=None: fn(
-        t, gain=calculate_gain(nonlinearity) if nonlinearity in ("tanh", "sigmoid", "linear", "relu", "selu") else 1.0,
-        generator=generator)
+        t, gain=calculate_gain(nonlinearity), generator=generator)
 
 
 INITIALIZERS = {
@@ -262,7 +269,9 @@ def initialize_(tensor, name: str, nonlinearity: str | None = None, generator=No
     """Fill ``tensor`` by the initializer called ``name`` (see ``INITIALIZERS``).
 
     ``nonlinearity`` (the activation that follows) sets the gain of He and
-    Xavier: ``initialize_(w, "he_normal", "relu")`` gives Var = 2/fan_in.
+    Xavier: gain = ``calculate_gain(nonlinearity)``, ``relu`` for He and
+    ``linear`` (gain 1) for Xavier when None; ``initialize_(w, "he_normal", "relu")``
+    gives Var = 2/fan_in. The other rules ignore it; an unknown name is an error.
     The names: default (PyTorch's Linear default, the simple uniform),
     simple_uniform, zeros, normal (N(0,1), the notes' "random"), small_normal
     (N(0, 0.01²)), uniform (U[-1,1]), xavier_/glorot_uniform|normal,
@@ -273,6 +282,7 @@ def initialize_(tensor, name: str, nonlinearity: str | None = None, generator=No
         raise ValueError(f"'init' must be one of {', '.join(sorted(INITIALIZERS))}; got {name!r}")
     kwargs = {"generator": generator}
     if nonlinearity is not None:
+        calculate_gain(nonlinearity)  # an unknown activation name is an error, not a silent gain of 1
         kwargs["nonlinearity"] = nonlinearity
     return fn(tensor, **kwargs)
 

@@ -40,6 +40,10 @@ def gradcheck(fn, *arrays, params=(), eps=1e-6, seed=0):
     """
     tensors = [Tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
     params = list(params)
+    for p in params:
+        if p.data.dtype != np.float64:
+            raise TypeError(f"gradcheck: 'params' must be float64 (call module.double()); got {p.data.dtype}")
+        p.grad = None  # a gradient left from an earlier backward would be counted twice
     out = fn(*tensors)
     rng = np.random.default_rng(seed)
     proj = rng.standard_normal(out.shape)

@@ -20,7 +20,8 @@ class Linear(Module):
 
     ``init`` picks the weight initializer by name (see ``trainwise.init.initialize_``):
     ``Linear(64, 64, init="he_normal")`` draws W ~ N(0, 2/64). ``nonlinearity``
-    names the activation that follows, for the gain of He/Xavier. The default
+    names the activation that follows, for the gain of He/Xavier (an unknown name is an
+    error; see ``trainwise.init.calculate_gain``). The default
     ("default") is PyTorch's: W and b ~ U[-1/√in, 1/√in]. Biases start at zero
     for every other choice of ``init``.
     """
@@ -32,6 +33,11 @@ class Linear(Module):
         self.out_features = check_size("out_features", out_features, "Linear")
         if not isinstance(init, str) or init not in _init.INITIALIZERS:
             raise ValueError(f"Linear: 'init' must be one of {', '.join(sorted(_init.INITIALIZERS))}; got {init!r}")
+        if nonlinearity is not None:
+            try:
+                _init.calculate_gain(nonlinearity)
+            except ValueError as e:
+                raise ValueError(f"Linear: {str(e).split(': ', 1)[1]}") from None
         dt = dtype or get_default_dtype()
         self.weight = Parameter(xp.empty((self.out_features, self.in_features), dtype=dt))
         self.bias = Parameter(xp.zeros(self.out_features, dtype=dt)) if bias else None

@@ -8,7 +8,7 @@ objects are also stored as ordinary attributes, so looking them up in
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from ..backend import xp
 from ..tensor import Tensor
@@ -37,6 +37,9 @@ class RemovableHandle:
 
 
 _hook_counter = [0]
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "What ``load_state_dict`` returns, as PyTorch's: unpacks as (missing, unexpected)."
 
 
 class Module:
@@ -184,6 +187,10 @@ class Module:
                 if b is not None:
                     yield (f"{mprefix}.{name}" if mprefix else name), b
 
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
     def apply(self, fn) -> "Module":
         for m in self.children():
             m.apply(fn)
@@ -192,8 +199,13 @@ class Module:
 
     # ------------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> "Module":
-        for m in self.modules():
-            m.__dict__["training"] = bool(mode)
+        """Set training mode here and, through each child's ``train``, in every sub-module
+        (as PyTorch, so a subclass that overrides ``train`` is called)."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"{type(self).__name__}.train: 'mode' must be a bool; got {mode!r}")
+        self.__dict__["training"] = mode
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> "Module":
@@ -246,32 +258,43 @@ class Module:
         unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
             raise KeyError(
-                f"load_state_dict: keys do not match {type(self).__name__}: "
-                f"missing {missing or 'none'}, unexpected {unexpected or 'none'}"
+                f"load_state_dict: keys do not match {type(self).__name__} (nothing was loaded): "
+                f"missing {missing or 'none'} (in the model, not in the state dict), "
+                f"unexpected {unexpected or 'none'} (in the state dict, not in the model); "
+                f"pass strict=False to load the keys that match"
             )
         arrays, bad = {}, []
         for k, (m, name, kind) in targets.items():
             if k not in state_dict:
                 continue
-            arr = _to_array(state_dict[k])
             cur = m._parameters[name].data if kind == "param" else xp.asarray(m._buffers[name])
+            try:
+                arr = _to_array(state_dict[k])
+                if arr.shape == cur.shape:
+                    # convert now, so a value that cannot be converted fails before any write
+                    arr = arr.astype(cur.dtype, copy=False)
+            except (TypeError, ValueError) as e:
+                bad.append(f"{k}: expected an array of shape {cur.shape}, got {type(state_dict[k]).__name__} ({e})")
+                continue
             if arr.shape != cur.shape:
                 bad.append(f"{k}: expected {cur.shape}, got {arr.shape}")
             arrays[k] = arr
         if bad:
-            raise ValueError("load_state_dict: mis-shaped entries: " + "; ".join(bad))
+            raise ValueError(
+                f"load_state_dict: mis-shaped entries for {type(self).__name__} (model shape vs state dict "
+                f"shape; nothing was loaded): " + "; ".join(bad)
+            )
         for k, arr in arrays.items():
             m, name, kind = targets[k]
             if kind == "param":
-                p = m._parameters[name]
-                p.data[...] = arr.astype(p.data.dtype, copy=False)
+                m._parameters[name].data[...] = arr
             else:
                 b = m._buffers[name]
                 if isinstance(b, xp.ndarray) and b.ndim > 0:
                     b[...] = arr
                 else:
                     m.__dict__[name] = m._buffers[name] = xp.array(arr, dtype=xp.asarray(b).dtype)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------- dtype
     def to(self, dtype) -> "Module":
