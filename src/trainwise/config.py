@@ -118,7 +118,7 @@ def schema() -> dict:
         },
         "optimizer": {
             "name": Field(str, "adamw", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"]),
-            "lr": Field(float, 3e-3, low=0.0, low_open=True),
+            "lr": Field(float, 1e-2, low=0.0, low_open=True),
             "weight_decay": Field(float, 1e-2, low=0.0),
             "momentum": Field(float, 0.9, low=0.0, high=1.0, high_open=True, doc="SGD and RMSprop"),
             "nesterov": Field(bool, False),
