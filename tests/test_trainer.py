@@ -239,3 +239,13 @@ def test_overfitting_on_small_set_and_regularizers_narrow_the_gap():
     for kw in ({"dropout": 0.5}, {"l2": 0.01}, {"early": True}):
         _, g = run(**kw)
         assert g < gap - 0.08, (kw, g, gap)
+
+
+def test_terminate_on_nan_together_with_early_stopping():
+    """A mid-epoch stop skips validation; EarlyStopping must not crash on the missing val_loss."""
+    X, y = blobs(n=64)
+    model, opt = make(lr=1e6)
+    tr = Trainer(model, nn.CrossEntropyLoss(), opt,
+                 callbacks=[TerminateOnNaN(), EarlyStopping(monitor="val_loss", patience=3)])
+    h = tr.fit((X * 1e3, y), (X, y), epochs=20, batch_size=8)
+    assert tr.stop_reason is not None and len(h) < 20

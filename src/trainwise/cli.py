@@ -1,4 +1,4 @@
-"""The ``trainwise`` command line: ``train``, ``runs``."""
+"""The ``trainwise`` command line: ``train``, ``runs``, ``doctor``."""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +76,51 @@ def _cmd_runs(args) -> int:
     return 0
 
 
+def _cmd_doctor(args) -> int:
+    from .doctor.cli import doctor_command
+
+    return doctor_command(args.id, home=args.home, min_severity=args.min_severity)
+
+
+def _cmd_lab(args) -> int:
+    from .lab import list_experiments
+    from .lab.report import run_lab
+
+    if not args.names:
+        print("trainwise lab: the notes' claims, measured. Run 'trainwise lab NAME ...' or 'trainwise lab all' "
+              "[--quick] [--out DIR].")
+        for e in list_experiments():
+            print(f"  {e.name:<24} {e.claim}")
+        return 0
+    known = {e.name for e in list_experiments()}
+    names = None if args.names == ["all"] else args.names
+    unknown = [n for n in (names or []) if n not in known]
+    if unknown:
+        print(f"trainwise lab: unknown experiment(s) {', '.join(unknown)}; run 'trainwise lab' for the list",
+              file=sys.stderr)
+        return 2
+    if args.seeds is not None and not args.seeds:
+        print("trainwise lab: '--seeds' needs at least one seed", file=sys.stderr)
+        return 2
+    from .train.store import RunStore
+
+    store = None if args.no_store else RunStore(args.home)
+    try:
+        results, path = run_lab(names, quick=args.quick, out_dir=args.out, store=store, seeds=args.seeds,
+                                reuse=not args.fresh, workers=args.workers, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("trainwise lab: interrupted (finished runs are kept in the run store)", file=sys.stderr)
+        return 130
+    except ValueError as e:
+        print(f"trainwise lab: {e}", file=sys.stderr)
+        return 2
+    width = max(len(r.name) for r in results)
+    for r in results:
+        print(f"{r.name:<{width}}  {r.verdict}")
+    print(f"report: {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="trainwise",
                                      description="Train, diagnose and measure neural networks on NumPy.")
@@ -93,6 +138,21 @@ def main(argv=None) -> int:
     p.add_argument("id", nargs="?")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(fn=_cmd_runs)
+    p = sub.add_parser("lab", help="list the lab's experiments, or run 'lab NAME ...' / 'lab all'")
+    p.add_argument("names", nargs="*", help="experiment names, or 'all' (none: list them)")
+    p.add_argument("--quick", action="store_true", help="reduced sizes and 2 seeds: a first look in about a minute")
+    p.add_argument("--out", default="lab-report", help="directory for report.html and the PNGs (default: lab-report)")
+    p.add_argument("--seeds", type=int, nargs="*", default=None, help="seeds to run (default: each experiment's own)")
+    p.add_argument("--fresh", action="store_true", help="run everything again instead of reusing stored runs")
+    p.add_argument("--no-store", action="store_true", help="do not read or write the run store")
+    p.add_argument("--workers", type=int, default=1, help="run each experiment's jobs in this many processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(fn=_cmd_lab)
+    p = sub.add_parser("doctor", help="what went wrong in a run: findings, evidence, remedies, pictures")
+    p.add_argument("id", help="a run id (or a unique prefix; see 'trainwise runs')")
+    p.add_argument("--min-severity", choices=["info", "warning", "error"], default="info",
+                   help="show findings at least this grave (default: all)")
+    p.set_defaults(fn=_cmd_doctor)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

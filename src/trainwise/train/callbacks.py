@@ -96,6 +96,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         value = logs.get(self.monitor)
+        if value is None and trainer.stop_training:
+            return  # another callback stopped mid-epoch, so validation was skipped
         if value is None:
             raise KeyError(
                 f"EarlyStopping: 'monitor' {self.monitor!r} is not in the logs; available: {sorted(logs)}"

@@ -2,10 +2,13 @@
 
 The run directory (``<home>/<run id>/``) receives ``config.yaml`` (the config
 as run), ``checkpoint.safetensors``, ``history.json``, ``history.csv``,
-``learning_curves.png`` and ``report.html``.
+``learning_curves.png`` and ``report.html``. The doctor watches every run: its findings go to
+the run store (artifact ``"doctor"``), its statistics to ``doctor_stats.json``, its pictures to
+``doctor_*.png`` and a "Doctor" section of the report (see ``trainwise doctor RUN_ID``).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -137,10 +140,13 @@ def run_training(cfg: dict, home: str | None = None, progress: bool = True, out=
             early = EarlyStopping(monitor=t["monitor"], patience=t["patience"], restore_best_weights=True)
             callbacks.append(early)
         callbacks.append(ModelCheckpoint(ckpt, every_n_steps=t["checkpoint_every"]))
+        from ..doctor import Doctor
+
+        doctor = Doctor("watch")
         trainer = Trainer(model, loss, optimizer, scheduler=scheduler, scheduler_interval=interval,
                           callbacks=callbacks, metrics=metrics, clip_grad_norm=t["clip_grad_norm"],
                           clip_grad_value=t["clip_grad_value"], l1=t["l1"], l2=t["l2"], progress=progress,
-                          generator=data_gen)
+                          generator=data_gen, doctor=doctor)
         print(f"run {run_id}: {ds.name} ({len(X)} train / {len(Xv)} validation / {len(Xt)} test), "
               f"{type(optimizer).__name__}, {t['epochs']} epochs max", file=out, flush=True)
         history = trainer.fit(loader, (Xv, yv), epochs=t["epochs"])
@@ -150,6 +156,14 @@ def run_training(cfg: dict, home: str | None = None, progress: bool = True, out=
                   "best_epoch": early.best_epoch if early else None, "seconds": time.time() - t_start}
         curves = plot_learning_curves(history, os.path.join(run_dir, "learning_curves.png"),
                                       title=f"{ds.name}: {cfg['model']['type']} ({run_id})")
+        from ..doctor.report import doctor_plots, doctor_section
+
+        store.set_artifact(run_id, "doctor", [f.to_dict() for f in doctor.findings])
+        with open(os.path.join(run_dir, "doctor_stats.json"), "w") as f:
+            json.dump(doctor.stats, f)
+        doctor_images = doctor_plots(run_dir, doctor.stats, doctor.findings)
+        serious = [f for f in doctor.findings if f.severity != "info"]
+        result["doctor"] = [f"{f.severity}: {f.code}" for f in serious]
         summary = [{"split": "test", **test}, {"split": "validation", **val}]
         write_report(os.path.join(run_dir, "report.html"), f"trainwise run {run_id}", [
             ("Result", table(summary)
@@ -157,6 +171,7 @@ def run_training(cfg: dict, home: str | None = None, progress: bool = True, out=
                f"{(early.best_epoch + 1) if early and early.best_epoch is not None else '-'}"
                f"{'; stopped: ' + esc(trainer.stop_reason) if trainer.stop_reason else ''}.</p>"),
             ("Learning curves", img_tag(curves, "learning curves")),
+            ("Doctor", doctor_section(doctor.findings, doctor_images)),
             ("Per epoch", table(history.rows)),
             ("Config", f"<pre>{esc(yaml.safe_dump(cfg, sort_keys=False))}</pre>"),
         ])
@@ -171,6 +186,8 @@ def run_training(cfg: dict, home: str | None = None, progress: bool = True, out=
     metric = "accuracy" if classification else "mse"
     print(f"test {metric}: {test[metric]:.4f}   (validation {val[metric]:.4f}; {len(history)} epochs, "
           f"{result['seconds']:.0f} s)", file=out)
+    print("doctor: " + ("; ".join(f"{f.severity} {f.code}: {f.message}" for f in serious) if serious
+                        else "no warnings") + f"  (trainwise doctor {run_id})", file=out)
     print(f"run directory: {run_dir}", file=out)
     result["run_id"], result["run_dir"] = run_id, run_dir
     return result

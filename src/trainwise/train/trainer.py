@@ -35,6 +35,9 @@ class Trainer:
         l1 / l2: add λ₁Σ|w| and (λ₂/2)Σw² over the weights (not biases) to the
             loss, see ``trainwise.regularization``.
         progress: show a progress bar and one line per epoch.
+        doctor: None, ``"watch"`` (name what goes wrong: ``trainer.doctor.findings``),
+            ``"repair"`` (also apply the remedies and retrain; see ``trainwise.doctor``)
+            or a ``trainwise.doctor.Doctor``.
         generator: the ``Generator`` that shuffles the training data the
             trainer batches itself (default: one seeded from the default generator).
     """
@@ -42,7 +45,7 @@ class Trainer:
     def __init__(self, model, loss, optimizer, scheduler=None, callbacks=(), metrics=("accuracy",),
                  clip_grad_norm: float | None = None, clip_grad_value: float | None = None,
                  l1: float = 0.0, l2: float = 0.0, scheduler_interval: str = "epoch",
-                 progress: bool = False, generator: Generator | None = None):
+                 progress: bool = False, generator: Generator | None = None, doctor=None):
         from ..nn.module import Module
         from ..optim.optimizer import Optimizer
 
@@ -71,6 +74,14 @@ class Trainer:
             self.callbacks.insert(0, LearningRateScheduler(scheduler, interval=scheduler_interval))
         if progress:
             self.callbacks.append(ProgressBar())
+        self.doctor = None
+        if doctor is not None:
+            from ..doctor import Doctor
+
+            if not isinstance(doctor, Doctor) and doctor not in ("watch", "repair"):
+                raise ValueError(f"Trainer: 'doctor' must be None, 'watch', 'repair' or a Doctor; got {doctor!r}")
+            self.doctor = doctor if isinstance(doctor, Doctor) else Doctor(mode=doctor)
+            self.callbacks.append(self.doctor)
         self.generator = generator if generator is not None else Generator(default_generator.spawn_seed())
         self.history = History()
         self.stop_training = False
@@ -157,6 +168,8 @@ class Trainer:
         loader = self._as_loader(train, batch_size, shuffle, self.generator)
         val_loader = None if val is None else self._as_loader(val, 1024 if batch_size else None, False)
         self._loader, self.epochs = loader, epochs
+        if self.doctor is not None:
+            self.doctor.set_data(train, val)
         self.steps_per_epoch = len(loader)
         self.stop_training, self.stop_reason = False, None
         start_epoch, skip_done = 0, False
@@ -178,6 +191,8 @@ class Trainer:
             self._resuming = False
         for cb in self.callbacks:
             cb.on_fit_end(self)
+        if self.doctor is not None and self.doctor.wants_repair():
+            return self.doctor.repair(self, train, val, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
         return self.history
 
     def _run_epoch(self, epoch, loader, val_loader, resumed):

@@ -1,0 +1,308 @@
+"""The doctor's rules and checks on constructed statistics: each fires past its threshold and not before it."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import trainwise as tw
+from trainwise import nn, optim
+from trainwise.doctor import CODES, Doctor, Finding, THRESHOLDS, evaluate
+from trainwise.doctor import checks, rules
+from trainwise.doctor.monitors import input_summary, new_stats
+
+
+def stats_with(n=10, layers=("0", "2"), **series):
+    """A statistics dict with n samples (steps 0..n-1) and the given per-layer series."""
+    st = new_stats()
+    st["steps"] = list(range(n))
+    st["sample_epoch"] = [0] * n
+    st["lr"] = [0.1] * n
+    st["steps_per_epoch"] = n
+    st["layers"] = [{"name": l, "type": "Linear", "shape": [4, 4], "fan_in": 4, "fan_out": 4, "activation": None,
+                     "activation_layer": None} for l in layers]
+    st["loss"] = [1.0] * n
+    st["grad_total"] = [1.0] * n
+    st["grad_finite"] = [True] * n
+    st.update(series)
+    return st
+
+
+def codes(findings):
+    return [f.code for f in findings]
+
+
+# ------------------------------------------------------------------ gradients
+def test_nan_loss_names_the_first_bad_step():
+    st = stats_with(loss=[2.0, 1.5, 1.2, float("nan"), float("nan")], nan_step=3)
+    (f,) = rules.rule_nan_loss(st)
+    assert f.code == "nan_loss" and f.severity == "error" and f.step == 3
+    assert f.evidence["last_finite_loss"] == 1.2
+    assert rules.rule_nan_loss(stats_with(loss=[2.0, 1.5, 1.2])) == []
+
+
+@pytest.mark.parametrize("ratio,fires", [(1.1e-3, False), (0.9e-3, True)])
+def test_vanishing_at_autotrainer_ratio(ratio, fires):
+    last = [0.05] * 10
+    first = [ratio * v for v in last]  # first-layer norm 5e-5 < 1e-4
+    st = stats_with(grad_norm={"0": first, "2": last})
+    found = rules.rule_vanishing_gradients(st)
+    assert codes(found) == (["vanishing_gradients"] if fires else [])
+    if fires:
+        assert found[0].layer == "0" and found[0].evidence["ratio"] == pytest.approx(ratio)
+        assert found[0].evidence["threshold_ratio"] == THRESHOLDS["vanish_ratio"]
+
+
+def test_vanishing_needs_a_small_first_layer_norm_too():
+    # ratio 1e-4 but the first layer's gradient is 1e-3 >= beta_2 = 1e-4: AUTOTRAINER does not fire
+    st = stats_with(grad_norm={"0": [1e-3] * 10, "2": [10.0] * 10})
+    assert rules.rule_vanishing_gradients(st) == []
+
+
+def test_vanishing_must_persist():
+    first = [1e-9] * 2 + [1e-2] * 8  # two bad samples only, then healthy
+    st = stats_with(grad_norm={"0": first, "2": [1.0] * 10})
+    assert rules.rule_vanishing_gradients(st) == []
+
+
+@pytest.mark.parametrize("ratio,fires", [(69.0, False), (71.0, True)])
+def test_exploding_at_autotrainer_ratio(ratio, fires):
+    st = stats_with(grad_norm={"0": [ratio] * 10, "2": [1.0] * 10})
+    assert codes(rules.rule_exploding_gradients(st)) == (["exploding_gradients"] if fires else [])
+
+
+@pytest.mark.parametrize("norm,fires", [(900.0, False), (1100.0, True)])
+def test_exploding_at_global_norm(norm, fires):
+    st = stats_with(grad_norm={"0": [1.0] * 10, "2": [1.0] * 10}, grad_total=[norm] * 10)
+    assert codes(rules.rule_exploding_gradients(st)) == (["exploding_gradients"] if fires else [])
+
+
+def test_exploding_just_before_nan_counts_once():
+    st = stats_with(n=3, grad_norm={"0": [1.0, 1.0, 1.0], "2": [1.0, 1.0, 1.0]}, grad_total=[1.0, 5e4, 1.0],
+                    loss=[2.0, 30.0, 900.0, float("nan")], nan_step=3)
+    (f,) = rules.rule_exploding_gradients(st)
+    assert f.step == 1 and f.evidence["nan_step"] == 3
+
+
+# ---------------------------------------------------------------------- units
+@pytest.mark.parametrize("spread,fires", [(1e-5, False), (1e-7, True)])
+def test_symmetric_units(spread, fires):
+    st = stats_with(layers=("0", "2", "4"), unit_spread={"0": [spread, spread], "2": [0.5, 0.4], "4": [0.0, 0.0]})
+    found = rules.rule_symmetric_init(st)
+    assert [(f.code, f.layer) for f in found] == ([("symmetric_init", "0")] if fires else [])  # never the output
+
+
+@pytest.mark.parametrize("frac,fires", [(0.69, False), (0.71, True)])
+def test_dead_relu_at_autotrainer_fraction(frac, fires):
+    st = stats_with(dead_frac={"1": [frac] * 10})
+    st["activations"] = [{"name": "1", "type": "ReLU", "kind": "relu", "after": "0"}]
+    found = rules.rule_dead_relu(st)
+    assert codes(found) == (["dead_relu"] if fires else [])
+    if fires:
+        assert found[0].layer == "1" and found[0].evidence["after_layer"] == "0"
+
+
+def test_dead_relu_that_recovered_is_not_reported():
+    st = stats_with(dead_frac={"1": [0.9] * 5 + [0.1] * 5})
+    st["activations"] = [{"name": "1", "type": "ReLU", "kind": "relu", "after": "0"}]
+    assert rules.rule_dead_relu(st) == []
+
+
+@pytest.mark.parametrize("frac,fires", [(0.49, False), (0.51, True)])
+def test_saturation_at_sagemaker_fraction(frac, fires):
+    st = stats_with(sat_frac={"1": [frac] * 10})
+    st["activations"] = [{"name": "1", "type": "Tanh", "kind": "tanh", "after": "0"}]
+    assert codes(rules.rule_saturation(st)) == (["saturation"] if fires else [])
+
+
+# ---------------------------------------------------------------- loss curves
+def test_divergence_is_lr_too_high_before_the_nan():
+    loss = [2.3, 2.0, 9.0, 80.0, float("nan")]
+    st = stats_with(loss=loss, nan_step=4)
+    (f,) = rules.rule_lr_too_high(st)
+    assert f.step == 2 and f.severity == "error" and f.evidence["form"] == "divergence"
+    # 3.9x the lowest loss is not divergence (lr_find's factor is 4)
+    assert rules.rule_lr_too_high(stats_with(loss=[2.3, 1.0, 3.9, 3.9, 1.0])) == []
+
+
+@pytest.mark.parametrize("drop,fires", [(0.029, False), (0.031, True)])
+def test_oscillation_at_autotrainer_swing(drop, fires):
+    acc = [0.5, 0.6, 0.6 - drop, 0.65, 0.65 - drop, 0.7, 0.7 - drop, 0.75]
+    st = stats_with(loss=[1.0] * 10, epochs=[{"epoch": i, "loss": 1.0, "accuracy": a} for i, a in enumerate(acc)])
+    found = rules.rule_lr_too_high(st)
+    assert codes(found) == (["lr_too_high"] if fires else [])
+
+
+@pytest.mark.parametrize("end,fires", [(0.955, True), (0.945, False)])
+def test_lr_too_low_when_the_loss_barely_moves(end, fires):
+    n = 40
+    loss = list(np.linspace(1.0, end, n))
+    st = stats_with(n=n, loss=loss, update_ratio={"0": [1e-6] * n, "2": [1e-6] * n})
+    assert codes(rules.rule_lr_too_low(st)) == (["lr_too_low"] if fires else [])
+
+
+def test_slow_loss_with_healthy_updates_is_not_the_learning_rate():
+    n = 40
+    st = stats_with(n=n, loss=[1.0] * n, update_ratio={"0": [1e-2] * n, "2": [1e-2] * n})
+    assert rules.rule_lr_too_low(st) == []
+
+
+def _rows(train, val, tacc=None, vacc=None):
+    rows = []
+    for i, (t, v) in enumerate(zip(train, val)):
+        r = {"epoch": i, "loss": t, "val_loss": v}
+        if tacc is not None:
+            r.update(accuracy=tacc[i], val_accuracy=vacc[i])
+        rows.append(r)
+    return rows
+
+
+def test_overfitting_names_the_epoch_where_validation_turned():
+    train = [1.0, 0.7, 0.5, 0.3, 0.2, 0.1]
+    val = [1.1, 0.9, 0.8, 0.95, 1.0, 1.2]
+    st = stats_with(epochs=_rows(train, val, [0.5, 0.7, 0.8, 0.9, 0.95, 0.99], [0.5, 0.6, 0.7, 0.7, 0.68, 0.66]))
+    (f,) = rules.rule_overfitting(st)
+    assert f.code == "overfitting" and f.epoch == 2 and f.severity == "warning"
+    # the same curves with validation accuracy as good as training accuracy: a wobble, not overfitting
+    st = stats_with(epochs=_rows(train, val, [0.99] * 6, [0.985] * 6))
+    assert rules.rule_overfitting(st) == []
+    # a rise of 9% is below the threshold
+    st = stats_with(epochs=_rows(train, [1.1, 0.9, 0.8, 0.85, 0.86, 0.872]))
+    assert rules.rule_overfitting(st) == []
+
+
+def test_overfitting_handled_by_early_stopping_is_info():
+    st = stats_with(epochs=_rows([1.0, 0.7, 0.5, 0.3, 0.2], [1.1, 0.9, 1.0, 1.1, 1.3]),
+                    early_stopping={"restore_best_weights": True, "best_epoch": 1})
+    (f,) = rules.rule_overfitting(st)
+    assert f.severity == "info" and f.evidence["early_stopping_restored_epoch"] == 1
+
+
+@pytest.mark.parametrize("best,fires", [(0.69, True), (0.71, False)])
+def test_underfitting_at_autotrainer_accuracy(best, fires):
+    acc = [0.3, 0.5, best]
+    st = stats_with(epochs=_rows([2.0, 1.5, 1.4], [2.0, 1.5, 1.45], acc, [a - 0.02 for a in acc]))
+    assert codes(rules.rule_underfitting(st)) == (["underfitting"] if fires else [])
+
+
+@pytest.mark.parametrize("scale,fires", [(9.0, False), (11.0, True)])
+def test_unnormalized_inputs_at_rms(scale, fires):
+    X = np.random.default_rng(0).normal(size=(500, 6)) * scale
+    st = stats_with(input=input_summary(X))
+    assert codes(rules.rule_unnormalized_inputs(st)) == (["unnormalized_inputs"] if fires else [])
+
+
+@pytest.mark.parametrize("ratio,fires", [(90.0, False), (110.0, True)])
+def test_unnormalized_inputs_at_feature_spread(ratio, fires):
+    X = np.random.default_rng(0).normal(size=(2000, 5))
+    X[:, 1:] /= ratio  # one feature on another scale than the rest (the notes' [0, 1] next to [1, 1000])
+    assert 0.1 < input_summary(X)["rms"] < 10
+    assert (rules.input_scale_problem(input_summary(X))[0] is not None) == fires
+
+
+# -------------------------------------------------------------------- ranking
+def test_ranking_merges_duplicates_and_lowers_consequences():
+    pre = Finding("vanishing_gradients", "warning", layer="0", when="before", evidence={"estimated_ratio": 1e-9})
+    run = Finding("vanishing_gradients", "error", step=3, layer="0", evidence={"ratio": 1e-12})
+    low = Finding("lr_too_low", "warning", evidence={"progress": 0.01})
+    out = rules.rank_findings([low, pre, run])
+    assert [f.code for f in out] == ["vanishing_gradients", "lr_too_low"]
+    assert out[0].severity == "error" and out[0].evidence["estimated_ratio"] == 1e-9  # merged evidence
+    assert out[1].severity == "info" and out[1].evidence["consequence_of"] == "vanishing_gradients"
+
+
+def test_evaluate_rejects_unknown_thresholds_and_accepts_overrides():
+    with pytest.raises(ValueError, match="unknown threshold"):
+        evaluate(new_stats(), {"dead_fractoin": 0.5})
+    st = stats_with(dead_frac={"1": [0.6] * 10})
+    st["activations"] = [{"name": "1", "type": "ReLU", "kind": "relu", "after": "0"}]
+    assert evaluate(st) == [] and codes(evaluate(st, {"dead_fraction": 0.5})) == ["dead_relu"]
+
+
+def test_findings_serialize_to_json():
+    f = Finding("nan_loss", "error", "loss NaN", step=4, epoch=0, layer=None,
+                evidence={"last": np.float32(2.5), "bad": float("nan"), "per_layer": {"0": np.float64(1e-9)}})
+    text = json.dumps(f.to_dict(), allow_nan=False)  # strict JSON: NaN evidence becomes "nan"
+    back = Finding.from_dict(json.loads(text))
+    assert back == Finding.from_dict(f.to_dict()) and back.evidence["bad"] == "nan"
+    assert back.explanation.startswith("Huge gradients") and "seed 001" in back.explanation
+    assert back.remedies == CODES["nan_loss"]["remedies"]
+    with pytest.raises(ValueError, match="'code' must be one of"):
+        Finding("exploding")
+    with pytest.raises(ValueError, match="'severity' must be one of"):
+        Finding("nan_loss", "fatal")
+
+
+def test_every_code_has_explanation_rule_and_remedies():
+    from trainwise.doctor.remedies import ADVICE, REMEDIES
+
+    for code, info in CODES.items():
+        assert "seed 00" in info["explanation"], code
+        assert info["rule"] and info["remedies"], code
+        assert all(r in REMEDIES or r in ADVICE for r in info["remedies"]), code
+
+
+# --------------------------------------------------------------------- checks
+def test_check_data_imbalance_and_small_validation():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(230, 4)).astype(np.float32)
+    y = np.array([0] * 210 + [1] * 20)            # 10.5 : 1
+    Xv, yv = X[:40], np.array([0, 1] * 20)
+    found = checks.check_data((X, y), (Xv, yv))
+    assert {f.code for f in found} == {"unrepresentative_train", "unrepresentative_validation"}
+    tr = next(f for f in found if f.code == "unrepresentative_train")
+    assert tr.evidence["imbalance_ratio"] == pytest.approx(10.5)
+    y2 = np.array([0] * 207 + [1] * 23)           # 9 : 1
+    val_ok = (rng.normal(size=(60, 4)).astype(np.float32), np.array([0] * 54 + [1] * 6))
+    assert checks.check_data((X, y2), val_ok) == []
+
+
+def test_check_data_validation_missing_a_class():
+    X = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    y = np.arange(300) % 3
+    (f,) = checks.check_data((X, y), (X[:60], np.zeros(60, dtype=np.int64)))
+    assert f.code == "unrepresentative_validation" and f.evidence["missing_classes"] == [1, 2]
+
+
+def test_pre_training_checks_of_model_loss_and_optimizer():
+    tw.manual_seed(0)
+    m = nn.Sequential(nn.Dropout(0.6), nn.Linear(4, 8, init="zeros"), nn.ReLU(), nn.Linear(8, 3, init="zeros"),
+                      nn.Softmax(dim=1))
+    found = checks.run_checks(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters(), lr=0.5))
+    got = {(f.code, f.severity) for f in found}
+    assert got == {("input_dropout", "warning"), ("symmetric_init", "error"),
+                   ("softmax_before_logits_loss", "warning"), ("lr_too_high", "warning")}
+    sym = next(f for f in found if f.code == "symmetric_init")
+    assert sym.layer == "1" and sym.when == "before"
+    ok = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    assert checks.run_checks(ok, nn.CrossEntropyLoss(), optim.Adam(ok.parameters(), lr=0.1)) == []
+    assert codes(checks.check_learning_rate(optim.SGD(ok.parameters(), lr=1e-5))) == ["lr_too_low"]
+
+
+def test_saturating_depth_estimate():
+    tw.manual_seed(0)
+
+    def stack(n, act, init):
+        layers = []
+        for _ in range(n):
+            layers += [nn.Linear(32, 32, init=init, nonlinearity="tanh" if act is nn.Tanh else "sigmoid"), act()]
+        return nn.Sequential(*layers, nn.Linear(32, 3, init=init))
+
+    assert codes(checks.check_saturating_depth(stack(8, nn.Sigmoid, "xavier_normal"))) == ["vanishing_gradients"]
+    assert checks.check_saturating_depth(stack(3, nn.Sigmoid, "xavier_normal")) == []   # 0.25^3 > 1e-3
+    assert checks.check_saturating_depth(stack(8, nn.Tanh, "xavier_normal")) == []      # gain 5/3 keeps it
+    est, n_sat = checks.gradient_gain_estimate(stack(2, nn.Tanh, "xavier_normal"))
+    assert n_sat == 2 and 0.3 < est < 3   # 1.67 (tanh, gain 5/3) x 0.41 (output layer)
+
+
+def test_doctor_and_trainer_argument_errors():
+    m = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="'mode' must be 'watch' or 'repair'"):
+        Doctor("fix")
+    with pytest.raises(ValueError, match="unknown threshold"):
+        Doctor(thresholds={"nope": 1})
+    from trainwise.train import Trainer
+
+    with pytest.raises(ValueError, match="'doctor' must be None, 'watch', 'repair' or a Doctor"):
+        Trainer(m, nn.MSELoss(), optim.SGD(m.parameters(), lr=0.1), doctor="yes")
+    assert math.isfinite(THRESHOLDS["vanish_ratio"])
