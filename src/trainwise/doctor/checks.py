@@ -258,6 +258,7 @@ def check_data(train=None, val=None, min_per_class: int = 10, min_val_regression
             out.append(Finding(UNNORMALIZED_INPUTS, "warning", problem, layer="input", evidence=ev, when="before"))
     ct = _classes(tr[1]) if tr is not None else None
     cv = _classes(va[1]) if va is not None else None
+    ev_train_ratio = None
     n_tr = len(tr[1]) if tr is not None else None
     n_va = len(va[1]) if va is not None else None
     if ct is not None:
@@ -266,19 +267,25 @@ def check_data(train=None, val=None, min_per_class: int = 10, min_val_regression
         present = ct[ct > 0]
         reasons, ev = [], {"train_samples": int(n_tr), "classes": int(k), "class_counts": ct.tolist()}
         ratio = float(present.max() / present.min()) if present.size else float("inf")
-        ev["imbalance_ratio"] = ratio
+        ev["imbalance_ratio"] = ev_train_ratio = ratio
+        kinds = []  # what is wrong: the class distribution ("imbalance", "missing_classes") or the size
         if ratio > imbalance:
             reasons.append(f"the largest class has {ratio:.3g}x the samples of the smallest (threshold {imbalance:g})")
+            kinds.append("imbalance")
         if cv is not None:
             cv = xp.pad(cv, (0, k - len(cv)))
             missing = [int(c) for c in xp.flatnonzero((ct == 0) & (cv > 0))]
             if missing:
                 reasons.append(f"classes {missing} appear in validation but not in training")
                 ev["missing_classes"] = missing
+                kinds.append("missing_classes")
         if n_va is not None and n_tr < n_va:
             reasons.append(f"it has fewer samples ({n_tr}) than the validation set ({n_va})")
+            kinds.append("smaller_than_validation")
         if n_tr < min_per_class * k:
             reasons.append(f"it has {n_tr} samples for {k} classes (fewer than {min_per_class} per class)")
+            kinds.append("too_few")
+        ev["problems"] = kinds
         if reasons:
             out.append(Finding(UNREPRESENTATIVE_TRAIN, "warning", "the training set is unrepresentative: "
                                + "; ".join(reasons), layer="train", evidence=ev, when="before"))
@@ -287,7 +294,7 @@ def check_data(train=None, val=None, min_per_class: int = 10, min_val_regression
                            f"the validation set ({n_va})", layer="train",
                            evidence={"train_samples": n_tr, "val_samples": n_va}, when="before"))
     if va is not None:
-        reasons, ev = [], {"val_samples": int(n_va)}
+        reasons, ev, kinds = [], {"val_samples": int(n_va)}, []
         if ct is not None and cv is not None:
             k = len(ct)
             cv = xp.pad(cv, (0, max(0, k - len(cv))))
@@ -298,13 +305,25 @@ def check_data(train=None, val=None, min_per_class: int = 10, min_val_regression
             if missing:
                 reasons.append(f"training classes {missing} are missing from it")
                 ev["missing_classes"] = missing
+                kinds.append("missing_classes")
+            # the distance is symmetric: when the training set is the skewed one (imbalanced beyond the
+            # threshold) and the validation set is not, the training set is to blame (the ranking then
+            # keeps this finding as a consequence of unrepresentative_train)
+            pv_present = cv[cv > 0]
+            val_ratio = float(pv_present.max() / pv_present.min()) if pv_present.size else float("inf")
+            train_ratio = ev_train_ratio if ev_train_ratio is not None else 1.0
+            ev["train_to_blame"] = bool(train_ratio > imbalance and val_ratio <= imbalance and not missing)
             if tv > tv_distance:
                 reasons.append(f"its class proportions differ from the training set's (total variation {tv:.2f}, "
                                f"threshold {tv_distance:g})")
+                kinds.append("proportions")
             if n_va < min_per_class * k:
                 reasons.append(f"it has {n_va} samples for {k} classes (fewer than {min_per_class} per class)")
+                kinds.append("too_few")
         elif n_va < min_val_regression:
             reasons.append(f"it has only {n_va} samples (fewer than {min_val_regression})")
+            kinds.append("too_few")
+        ev["problems"] = kinds
         if reasons:
             out.append(Finding(UNREPRESENTATIVE_VALIDATION, "warning", "the validation set is unrepresentative: "
                                + "; ".join(reasons), layer="validation", evidence=ev, when="before"))

@@ -170,7 +170,7 @@ CODES: dict[str, dict] = {
             "The model neither fits the training data nor generalizes: training and validation scores are both "
             "low and close together. It is too simple, trained too briefly or regularized too much (seed 003, "
             "'UnderFitting' and 'Underfit Learning Curves')."),
-        "remedies": ["train_longer", "reduce_regularization", "scale_lr_up"],
+        "remedies": ["train_longer", "reduce_regularization", "scale_lr_up", "widen_model"],
         "rule": "best training and validation accuracy both below 0.7 (AUTOTRAINER's satisfied accuracy Θ) and "
                 "within 0.1 of each other; without accuracy: final training loss above half the first",
     },

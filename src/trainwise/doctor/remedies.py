@@ -17,7 +17,8 @@ insert_batchnorm       BatchNorm after each hidden Linear/Conv (seed 002 "Batch 
 add_residual           wrap each equal-width [Linear, activation] block in Residual: H(x) = F(x) + x
 clip_gradients         clip the global gradient norm at 1.0 (seed 002: norm clipping 1.0-5.0)
 scale_lr_down          learning rate / 10 (every group and the scheduler's base rates)
-scale_lr_up            learning rate x 10, at most to the top of the optimizer's usual range
+scale_lr_up            learning rate x 10, at most to the top of the optimizer's usual range;
+                       from below that range, to its middle (Adam: 1e-3)
 lr_find                set the learning rate to lr_find's steepest-descent suggestion (Smith 2017)
 add_dropout            Dropout(0.3) after each hidden activation, or +0.2 where there is one
 add_weight_decay       weight decay 0.1 (AdamW; decoupled) or 1e-3 (others), seed 002's ranges
@@ -27,6 +28,8 @@ remove_final_softmax   drop the Softmax/Sigmoid before a loss that applies it it
 lower_input_dropout    input Dropout p -> 0.2 (seed 002: 0.1-0.2 on inputs)
 reduce_regularization  halve dropout, weight decay / 10, L1/L2 / 10 (seed 003 "Decrease regularization")
 train_longer           twice the epochs (seed 003 "Increase the duration of training")
+widen_model            hidden Linear layers under 64 units get 4x the units, at least 64 (seed 003
+                       "Increase model complexity"; a plain Linear chain only)
 =====================  =====================================================================
 
 ``repair(trainer, doctor, ...)`` is the loop behind ``Trainer(..., doctor="repair")``:
@@ -386,11 +389,13 @@ def scale_lr_up(ctx):
     from .checks import USUAL_LR
 
     base = getattr(ctx.optimizer, "base_optimizer", ctx.optimizer)
-    top = USUAL_LR.get(type(base).__name__, (None, 1.0))[1]
+    low, top = USUAL_LR.get(type(base).__name__, (0.0, 1.0))
     lr = _lr(ctx)
     if not 0 < lr < top:
         return None
     f = min(10.0, top / lr)
+    if lr < low:  # below the usual range, x10 may still be too little: go to its middle (Adam: 1e-3)
+        f = max(f, math.sqrt(low * top) / lr)
     _scale_lr(ctx, f)
     return f"multiplied the learning rate by {f:.3g} ({lr:g} -> {lr * f:g})"
 
@@ -412,6 +417,11 @@ def lr_find_remedy(ctx):
     new = float(res.suggestion)
     if not (math.isfinite(new) and new > 0):
         return None
+    from .checks import USUAL_LR
+
+    low, top = USUAL_LR.get(type(getattr(ctx.optimizer, "base_optimizer", ctx.optimizer)).__name__, (0.0, math.inf))
+    if (lr < low and new < lr) or (lr > top and new > lr):
+        return None  # a noisy sweep that moves a rate already outside the usual range further out
     _scale_lr(ctx, new / lr)
     return f"set the learning rate to lr_find's suggestion ({lr:g} -> {new:.3g})"
 
@@ -540,6 +550,36 @@ def reduce_regularization(ctx):
     return "reduced regularization: " + ", ".join(changes) if changes else None
 
 
+def widen_model(ctx):
+    """Hidden Linear layers narrower than 64 units get 4x the units (at least 64), the next layer the
+    matching inputs, both re-initialized for their activation (seed 003, underfitting: "Increase the
+    complexity of the model"). Only for a plain chain of Linear layers (no normalization in between)."""
+    from ..nn.linear import Linear
+    from ..nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+    from .monitors import activation_kind
+
+    chain = _chain(ctx.model)
+    if len(chain) < 2 or not all(isinstance(m, Linear) for _, m, _ in chain) or any(
+            isinstance(m, (BatchNorm1d, BatchNorm2d, LayerNorm)) for m in ctx.model.modules()):
+        return None
+    parents = _parents(ctx.model)
+    widths = [m.out_features for _, m, _ in chain[:-1]]
+    new_widths = [max(64, 4 * w) if w < 64 else w for w in widths]
+    if new_widths == widths or not all(id(m) in parents for _, m, _ in chain):
+        return None
+    fan_in = chain[0][1].in_features
+    for i, (name, m, act) in enumerate(chain):
+        out = new_widths[i] if i < len(new_widths) else m.out_features
+        new = Linear(fan_in, out, bias=m.bias is not None)
+        _init_layer(new, activation_kind(act) if act is not None else None, ctx.generator)
+        parent, attr = parents[id(m)]
+        _set_child(parent, attr, new)
+        fan_in = out
+    ctx.structure_changed = True
+    changed = [f"{chain[i][0]}: {w} -> {nw}" for i, (w, nw) in enumerate(zip(widths, new_widths)) if w != nw]
+    return "widened the hidden layers (" + ", ".join(changed) + " units), re-initialized"
+
+
 def train_longer(ctx):
     ctx.epochs = ctx.epochs * 2
     return f"doubled the number of epochs to {ctx.epochs}"
@@ -552,7 +592,7 @@ REMEDIES = {
     "scale_lr_up": scale_lr_up, "lr_find": lr_find_remedy, "add_dropout": add_dropout,
     "add_weight_decay": add_weight_decay, "early_stop": early_stop, "standardize_inputs": standardize_inputs,
     "remove_final_softmax": remove_final_softmax, "lower_input_dropout": lower_input_dropout,
-    "reduce_regularization": reduce_regularization, "train_longer": train_longer,
+    "reduce_regularization": reduce_regularization, "train_longer": train_longer, "widen_model": widen_model,
 }
 # advice the doctor gives but cannot carry out itself (the data must change)
 ADVICE = {
@@ -565,7 +605,7 @@ _DYNAMICS = {"nan_loss", "lr_too_high", "exploding_gradients", "dead_relu"}
 # remedies that only make sense together with another one for the same finding
 _MODIFIERS = ("rollback",)
 _STRUCTURAL = ("switch_to_relu", "switch_to_leaky_relu", "insert_batchnorm", "add_residual", "add_dropout",
-               "standardize_inputs", "remove_final_softmax")
+               "standardize_inputs", "remove_final_softmax", "widen_model")
 
 
 def apply_remedy(name: str, ctx: RepairContext):
@@ -631,8 +671,8 @@ def _choose(ctx, problems, tried):
         for name in f.remedies:
             if name not in REMEDIES or name in tried or name in ctx.applied:
                 continue
-            if name in _LR_CHANGES and any(n in _LR_CHANGES for n in ctx.applied):
-                continue  # one change of the learning rate per attempt
+            if name in _LR_CHANGES and any(p[0] in _LR_CHANGES for p in plan):
+                continue  # one new change of the learning rate per attempt (on top of a kept one is fine)
             desc = apply_remedy(name, ctx)
             if desc is None:
                 continue

@@ -183,7 +183,20 @@ def rule_nan_loss(stats, thresholds=None) -> list:
         ev["lr"] = stats["lr"][-1]
     msg = (f"the training loss became {loss[step] if step < len(loss) else 'NaN'} at step {step}"
            + (f" (last finite loss {finite[-1]:.3g}, first {finite[0]:.3g})" if finite else " (at the first step)"))
-    return [Finding(NAN_LOSS, "error", msg, step=int(step), epoch=_epoch_of_step(stats, step), evidence=ev)]
+    # a NaN out of a calm run (no loss above diverge_factor x its running minimum in the last 10 steps, no
+    # gradient norm above explode_norm before it) is a bad batch or a numerical fault, not the step size:
+    # roll back and clip, keep the learning rate
+    remedies = []
+    if len(finite) >= 2:
+        runmin = xp.minimum.accumulate(_a(finite))
+        recent = _a(finite[-10:]) <= _t(thresholds, "diverge_factor") * runmin[-10:]
+        calm_grads = not (ev.get("max_grad_norm_before", 0.0) > _t(thresholds, "explode_norm"))
+        ev["sudden"] = bool(recent.all() and calm_grads)
+        if ev["sudden"]:
+            msg += ", out of a calm run (no divergence, no large gradient before it)"
+            remedies = ["rollback", "clip_gradients", "scale_lr_down"]
+    return [Finding(NAN_LOSS, "error", msg, step=int(step), epoch=_epoch_of_step(stats, step), evidence=ev,
+                    remedies=remedies)]
 
 
 def rule_exploding_gradients(stats, thresholds=None) -> list:
@@ -526,7 +539,9 @@ def rule_underfitting(stats, thresholds=None) -> list:
         ev = {"final_over_first_loss": frac, "threshold": _t(thresholds, "underfit_loss_fraction"),
               "recent_loss_improvement": recent, "still_improving": still}
         msg = f"the final training loss is {frac:.0%} of the first epoch's"
-    return [Finding(UNDERFITTING, "warning", msg, epoch=len(rows) - 1, evidence=ev)]
+    # a loss that has levelled off says the model is too weak: a bigger one first, then longer training
+    remedies = ["widen_model", "train_longer", "reduce_regularization", "scale_lr_up"] if not still else []
+    return [Finding(UNDERFITTING, "warning", msg, epoch=len(rows) - 1, evidence=ev, remedies=remedies)]
 
 
 def input_scale_problem(summary: dict, thresholds=None):
@@ -565,7 +580,7 @@ RULES = [rule_nan_loss, rule_exploding_gradients, rule_vanishing_gradients, rule
 CAUSES = {
     VANISHING_GRADIENTS: (SYMMETRIC_INIT, SOFTMAX_BEFORE_LOGITS_LOSS),
     EXPLODING_GRADIENTS: (UNNORMALIZED_INPUTS,),
-    LR_TOO_HIGH: (UNNORMALIZED_INPUTS,),
+    LR_TOO_HIGH: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT),
     DEAD_RELU: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT),
     LR_TOO_LOW: (VANISHING_GRADIENTS, SYMMETRIC_INIT, DEAD_RELU, SATURATION, SOFTMAX_BEFORE_LOGITS_LOSS,
                  INPUT_DROPOUT),
@@ -576,6 +591,10 @@ CAUSES = {
 }
 # lr_too_high's oscillation form (not its divergence) is what a model that cannot learn looks like too
 OSCILLATION_CAUSES = (SYMMETRIC_INIT, VANISHING_GRADIENTS, SOFTMAX_BEFORE_LOGITS_LOSS)
+# a gap between training and validation scores is what splits with different class distributions show,
+# whatever the model does: overfitting is then a consequence of the split (not of a split that is only small,
+# which is a cause of real overfitting, seed 003 "Reasons behind overfitting": "Small datasets")
+_DISTRIBUTION_PROBLEMS = {"imbalance", "missing_classes", "proportions"}
 
 _ORDER = [NAN_LOSS, SYMMETRIC_INIT, EXPLODING_GRADIENTS, LR_TOO_HIGH, VANISHING_GRADIENTS, SOFTMAX_BEFORE_LOGITS_LOSS,
           DEAD_RELU, SATURATION, UNNORMALIZED_INPUTS, INPUT_DROPOUT, LR_TOO_LOW, OVERFITTING, UNDERFITTING,
@@ -599,10 +618,18 @@ def rank_findings(findings: list) -> list:
         best[key] = keep
     out = list(best.values())
     present = {f.code for f in out if severity_rank(f.severity) >= 1}
+    split_causes = tuple(f.code for f in out if severity_rank(f.severity) >= 1
+                         and f.code in (UNREPRESENTATIVE_TRAIN, UNREPRESENTATIVE_VALIDATION)
+                         and _DISTRIBUTION_PROBLEMS & set(f.evidence.get("problems") or ()))
     for f in out:
         possible = CAUSES.get(f.code, ())
         if f.code == LR_TOO_HIGH and f.evidence.get("form") == "oscillation":
             possible = possible + OSCILLATION_CAUSES
+        if f.code == OVERFITTING:
+            possible = possible + split_causes
+        if (f.code == UNREPRESENTATIVE_VALIDATION and f.evidence.get("train_to_blame")
+                and set(f.evidence.get("problems") or ()) <= {"proportions"}):
+            possible = possible + (UNREPRESENTATIVE_TRAIN,)  # validation is fine; training is the skewed one
         causes = [c for c in possible if c in present and c != f.code]
         if causes and severity_rank(f.severity) >= 1:
             f.severity = "info"

@@ -1,0 +1,81 @@
+"""The doctor's fault-injection benchmark (bench/doctor_bench.py): its scoring, and its machinery end to end."""
+import importlib.util
+import math
+import os
+import sys
+
+import pytest
+
+_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "doctor_bench.py")
+_spec = importlib.util.spec_from_file_location("doctor_bench", _PATH)
+db = importlib.util.module_from_spec(_spec)
+sys.modules["doctor_bench"] = db  # dataclasses look their module up there
+_spec.loader.exec_module(db)
+
+
+def _run(codes, expected=(), allowed=()):
+    return {"codes": list(codes), "expected": list(expected), "allowed": list(allowed)}
+
+
+def test_confusion_and_prf_from_a_constructed_case():
+    faulty = [
+        _run(["dead_relu"], ["dead_relu"]),                                   # TP dead_relu
+        _run(["dead_relu", "lr_too_low"], ["dead_relu"], ["lr_too_low"]),    # TP, the consequence is allowed
+        _run([], ["dead_relu"]),                                              # FN dead_relu
+        _run(["lr_too_high", "saturation"], ["lr_too_high"]),                # TP lr_too_high, FP saturation
+    ]
+    clean = [_run([]), _run(["dead_relu"]), _run([])]                          # one FP dead_relu on a clean run
+    c = db.confusion(faulty, clean, codes=["dead_relu", "lr_too_high", "lr_too_low", "saturation"])
+    assert c["dead_relu"] == {"tp": 2, "fp": 1, "fn": 1}
+    assert c["lr_too_high"] == {"tp": 1, "fp": 0, "fn": 0}
+    assert c["lr_too_low"] == {"tp": 0, "fp": 0, "fn": 0}
+    assert c["saturation"] == {"tp": 0, "fp": 1, "fn": 0}
+    p, r, f = db.prf(**c["dead_relu"])
+    assert p == pytest.approx(2 / 3) and r == pytest.approx(2 / 3) and f == pytest.approx(2 / 3)
+    assert db.prf(2, 0, 2) == pytest.approx((1.0, 0.5, 2 / 3))
+    assert db.prf(0, 1, 0) == (0.0, None, 0.0) and db.prf(0, 0, 0) == (None, None, None)
+
+
+def test_scores_fpr_delay_and_repair_from_constructed_results():
+    def fault(name, codes, expected, acc, steps=100, at=None, faulty=True, repaired=None, repairable=True):
+        r = {"fault": name, "seed": 0, "codes": codes, "expected": expected, "allowed": [], "accuracy": acc,
+             "steps": steps, "detected_at": at or {}, "faulty": faulty, "repairable": repairable}
+        if repaired is not None:
+            r["repair"] = {"success": repaired}
+        return r
+
+    raw = {"faults": [fault("a", ["nan_loss"], ["nan_loss"], math.nan, at={"nan_loss": 50}, repaired=True),
+                      fault("b", ["dead_relu"], ["dead_relu"], 0.5, at={"dead_relu": 0}, repaired=False),
+                      fault("c", [], ["overfitting"], 0.8, repaired=False, repairable=False),
+                      fault("d", ["saturation"], ["saturation"], 0.99, faulty=False)],
+           "clean": [{"codes": []}, {"codes": ["overfitting"]}, {"codes": []}, {"codes": []}]}
+    s = db.scores(raw)
+    assert s["faulty_runs"] == 3 and s["not_worse"] == ["d (seed 0)"]
+    assert s["fpr"] == 0.25 and s["clean_runs"] == 4
+    assert "saturation" not in s["per_code"]                     # the not-worse run is left out
+    assert s["per_code"]["overfitting"]["fn"] == 1 and s["per_code"]["overfitting"]["fp"] == 1
+    assert s["per_code"]["overfitting"]["precision"] == 0.0
+    assert s["delay_median_steps"] == 25 and s["detected_before_training"] == 1
+    assert s["delay_median_fraction"] == pytest.approx(0.25)
+    assert s["repair_success"] == pytest.approx(1 / 3) and s["repair_success_fixable"] == 0.5
+    text = db.format_table(s)
+    assert "| `nan_loss` | 1 | 0 | 0 | 1.00 | 1.00 | 1.00 |" in text and "25%" in text
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_benchmark_runs_end_to_end_on_three_faults_at_tiny_size():
+    faults = [f for f in db.FAULTS if f.name in ("constant init", "lr x100", "inputs x100 into tanh")]
+    assert len(faults) == 3
+    raw = db.run_benchmark(faults, seeds=(0,), size=0.2, repair=True, log=lambda *a: None)
+    assert len(raw["faults"]) == 3 and {r["base"] for r in raw["clean"]} == {"blobs_relu", "circles_relu",
+                                                                             "digits_tanh"}
+    by = {r["fault"]: r for r in raw["faults"]}
+    # the clean twins train; the faults that break the run are named
+    assert all(c["accuracy"] > 0.85 for c in raw["clean"])
+    assert by["constant init"]["faulty"] and "symmetric_init" in by["constant init"]["codes"]
+    assert by["lr x100"]["faulty"] and "lr_too_high" in by["lr x100"]["codes"]
+    assert "unnormalized_inputs" in by["inputs x100 into tanh"]["codes"]
+    assert by["constant init"]["repair"]["success"] and "reinit" in by["constant init"]["repair"]["applied"]
+    s = db.scores(raw)
+    assert s["per_code"]["symmetric_init"]["tp"] == 1 and s["clean_runs"] == 3
+    assert 0 <= s["fpr"] <= 1 and s["repair_tried"] == s["faulty_runs"]
