@@ -211,6 +211,42 @@ def test_ranking_merges_duplicates_and_lowers_consequences():
     assert out[1].severity == "info" and out[1].evidence["consequence_of"] == "vanishing_gradients"
 
 
+@pytest.mark.parametrize("dead_at_start,demoted", [(0.95, True), (0.0, False)])
+def test_dead_relus_explain_an_oscillating_loss_only_if_dead_from_the_start(dead_at_start, demoted):
+    # ReLUs dead from the first sample (bias -3) explain the stalled, wobbling loss; ReLUs that died later
+    # may have been killed by the too-high learning rate itself (lr x100), so they explain nothing
+    dead = Finding("dead_relu", "error", layer="1", step=0, evidence={"first_value": dead_at_start, "threshold": 0.7})
+    high = Finding("lr_too_high", "warning", epoch=2, evidence={"form": "oscillation"})
+    out = {f.code: f for f in rules.rank_findings([high, dead])}
+    assert out["dead_relu"].severity == "error"
+    assert (out["lr_too_high"].severity == "info") == demoted
+    if demoted:
+        assert out["lr_too_high"].evidence["consequence_of"] == "dead_relu"
+        assert "explained by dead_relu" in out["lr_too_high"].message
+
+
+def test_unscaled_inputs_explain_vanishing_gradients_and_a_train_val_gap():
+    inputs = Finding("unnormalized_inputs", "warning", layer="input", step=0, evidence={"rms": 120.0})
+    vanish = Finding("vanishing_gradients", "error", layer="0", step=5)
+    gap = Finding("overfitting", "warning", epoch=4)
+    small = Finding("overfitting", "warning", epoch=4)  # the same gap with well-scaled inputs stays a warning
+    out = rules.rank_findings([gap, vanish, inputs])
+    assert [(f.code, f.severity) for f in out] == [
+        ("unnormalized_inputs", "warning"), ("vanishing_gradients", "info"), ("overfitting", "info")]
+    assert rules.rank_findings([small])[0].severity == "warning"
+
+
+@pytest.mark.parametrize("widths,first", [((2, 10), "widen_model"), ((32, 10), "train_longer")])
+def test_underfitting_through_a_bottleneck_widens_first(widths, first):
+    # the loss still falls 10% per third of the run: train longer, unless a hidden layer is narrower than
+    # the output (2 units for 10 classes), which no number of epochs can fix
+    rows = [{"loss": 2.0 - 0.1 * e, "accuracy": 0.5, "val_accuracy": 0.5} for e in range(9)]
+    st = stats_with(epochs=rows)
+    st["layers"] = [dict(st["layers"][0], fan_out=w) for w in widths]
+    f = rules.rule_underfitting(st)[0]
+    assert f.evidence["still_improving"] and f.remedies[0] == first
+
+
 def test_evaluate_rejects_unknown_thresholds_and_accepts_overrides():
     with pytest.raises(ValueError, match="unknown threshold"):
         evaluate(new_stats(), {"dead_fractoin": 0.5})
@@ -306,3 +342,21 @@ def test_doctor_and_trainer_argument_errors():
     with pytest.raises(ValueError, match="'doctor' must be None, 'watch', 'repair' or a Doctor"):
         Trainer(m, nn.MSELoss(), optim.SGD(m.parameters(), lr=0.1), doctor="yes")
     assert math.isfinite(THRESHOLDS["vanish_ratio"])
+
+
+@pytest.mark.parametrize("minority,applies", [(5, True), (20, False)])
+def test_reweight_classes_balances_the_loss_only_past_a_10x_imbalance(minority, applies):
+    from trainwise.doctor.remedies import RepairContext, apply_remedy
+
+    y = np.array([0] * 100 + [1] * 100 + [2] * minority)
+    X = np.zeros((y.size, 3), dtype=np.float32)
+    ctx = RepairContext(model=nn.Linear(3, 4), optimizer=None, loss_fn=nn.CrossEntropyLoss(), train=(X, y))
+    desc = apply_remedy("reweight_classes", ctx)
+    assert (desc is not None) == applies
+    if applies:  # n/(k·n_c), one weight per output (class 3 has no samples), each present class weighs n/k
+        w = ctx.loss_fn.weight
+        assert w.shape == (4,) and w.dtype == np.float32
+        np.testing.assert_allclose(w[:3] * np.array([100, 100, minority]), [y.size / 3] * 3, rtol=1e-6)
+        assert ctx.applied == ["reweight_classes"] and apply_remedy("reweight_classes", ctx) is None
+    else:
+        assert ctx.loss_fn.weight is None

@@ -190,7 +190,7 @@ CODES: dict[str, dict] = {
             "A training set with too few examples (fewer than the validation set), or dominated by some "
             "classes, does not provide sufficient information to learn the problem (seed 003, 'Diagnosing "
             "Unrepresentative Train Datasets'; seed 003 'Reasons behind overfitting': 'Small datasets')."),
-        "remedies": ["resplit_stratified", "augment_data"],
+        "remedies": ["reweight_classes", "resplit_stratified", "augment_data"],
         "rule": "largest/smallest class count > 10 (SageMaker Debugger's ClassImbalance threshold_imbalance), "
                 "fewer training samples than validation samples, or fewer than 10 per class",
     },

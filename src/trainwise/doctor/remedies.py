@@ -30,6 +30,8 @@ reduce_regularization  halve dropout, weight decay / 10, L1/L2 / 10 (seed 003 "D
 train_longer           twice the epochs (seed 003 "Increase the duration of training")
 widen_model            hidden Linear layers under 64 units get 4x the units, at least 64 (seed 003
                        "Increase model complexity"; a plain Linear chain only)
+reweight_classes       class weights n/(k·n_c) in the cross-entropy when the training classes are
+                       imbalanced > 10x (scikit-learn's class_weight="balanced"; King & Zeng 2001)
 =====================  =====================================================================
 
 ``repair(trainer, doctor, ...)`` is the loop behind ``Trainer(..., doctor="repair")``:
@@ -580,6 +582,35 @@ def widen_model(ctx):
     return "widened the hidden layers (" + ", ".join(changed) + " units), re-initialized"
 
 
+def reweight_classes(ctx):
+    """Weight each class c by n/(k·n_c) (n training samples, k classes present, n_c of class c) in a
+    CrossEntropyLoss that has no weights yet, when the largest/smallest training class count exceeds 10
+    (SageMaker Debugger's ClassImbalance threshold): every class then carries the same total weight
+    (scikit-learn's ``class_weight="balanced"``; King & Zeng 2001). It rebalances what the model predicts;
+    it cannot add the information that the missing samples of the rare classes would carry."""
+    from ..nn.loss import CrossEntropyLoss
+    from .checks import _classes, data_arrays
+
+    loss = ctx.loss_fn
+    if type(loss) is not CrossEntropyLoss or loss.weight is not None:
+        return None
+    arrays = data_arrays(ctx.train)
+    counts = _classes(arrays[1]) if arrays is not None else None
+    if counts is None:
+        return None
+    present = counts[counts > 0]
+    if present.size < 2 or present.max() / present.min() <= 10:
+        return None
+    outs = [m.out_features for m in ctx.model.modules() if hasattr(m, "out_features")]
+    k = max(len(counts), outs[-1] if outs else 0)
+    counts = xp.pad(counts, (0, k - len(counts)))
+    w = (counts.sum() / (present.size * xp.maximum(counts, 1))).astype(xp.float32)
+    ctx.loss_fn = CrossEntropyLoss(weight=w, ignore_index=loss.ignore_index, reduction=loss.reduction,
+                                   label_smoothing=loss.label_smoothing)
+    return (f"weighted the loss by inverse class frequency (weights {float(w[counts > 0].min()):.3g} to "
+            f"{float(w[counts > 0].max()):.3g})")
+
+
 def train_longer(ctx):
     ctx.epochs = ctx.epochs * 2
     return f"doubled the number of epochs to {ctx.epochs}"
@@ -593,6 +624,7 @@ REMEDIES = {
     "add_weight_decay": add_weight_decay, "early_stop": early_stop, "standardize_inputs": standardize_inputs,
     "remove_final_softmax": remove_final_softmax, "lower_input_dropout": lower_input_dropout,
     "reduce_regularization": reduce_regularization, "train_longer": train_longer, "widen_model": widen_model,
+    "reweight_classes": reweight_classes,
 }
 # advice the doctor gives but cannot carry out itself (the data must change)
 ADVICE = {
@@ -660,6 +692,7 @@ def _install(trainer, ctx):
         if isinstance(cb, LearningRateScheduler):
             cb.scheduler = ctx.scheduler
     trainer.clip_grad_norm, trainer.l1, trainer.l2 = ctx.clip_grad_norm, ctx.l1, ctx.l2
+    trainer.loss_fn = ctx.loss_fn
     trainer.callbacks = list(ctx.callbacks) + list(ctx.extra_callbacks)
 
 
@@ -725,13 +758,15 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
     base_score, base_eval = _score(trainer, train, val)
     best = {"score": base_score, "findings": list(doctor.findings), "history": trainer.history, "objects": None,
             "stats": doctor.monitor.stats, "applied": [], "epochs": epochs,
-            "settings": (trainer.clip_grad_norm, trainer.l1, trainer.l2)}
+            "settings": (trainer.clip_grad_norm, trainer.l1, trainer.l2), "loss_fn": trainer.loss_fn}
+    user_loss = trainer.loss_fn
     current = best
     tried, log = set(), []
     for rnd in range(max_rounds):
         problems = _severe(current["findings"])
         if not problems:
             break
+        trainer.loss_fn = user_loss  # each attempt starts from the user's loss (a remedy may weight it)
         ctx = _context(doctor, trainer, train, val, epochs, healthy)
         kept = [(n, apply_remedy(n, ctx)) for n in current["applied"]]
         plan = _choose(ctx, problems, tried)
@@ -742,6 +777,7 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
             continue
         score, ev, findings, history, stats = _attempt(trainer, doctor, ctx, train, val, batch_size, shuffle)
         before = {f.code for f in problems}
+        exposed = {f.code for f in current["findings"] if f.evidence.get("consequence_of") in before}
         after = {f.code for f in _severe(findings)}
         entry = {
             "round": rnd + 1,
@@ -754,12 +790,14 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
         }
         result = {"score": score, "findings": findings, "history": history,
                   "objects": (ctx.model, ctx.optimizer, ctx.scheduler), "stats": stats, "applied": list(ctx.applied),
-                  "epochs": ctx.epochs, "settings": (ctx.clip_grad_norm, ctx.l1, ctx.l2)}
+                  "epochs": ctx.epochs, "settings": (ctx.clip_grad_norm, ctx.l1, ctx.l2), "loss_fn": ctx.loss_fn}
         if _better(score, best["score"]):
             entry["accepted"] = True
             best = current = result
-        elif current is best and after - before and not before <= after and after - before <= _DYNAMICS:
-            current = result  # the old problems are gone, the new ones are the step size's: build on it
+        elif current is best and after - before and not before <= after and after - before <= _DYNAMICS | exposed:
+            # the old problems are gone and the new ones are the step size's, or symptoms the old cause explained
+            # (a learning rate raised from 1e-5 cures lr_too_low and leaves the underfitting it hid): build on it
+            current = result
             entry["explored"] = True
         else:
             tried.update(n for n, _, _ in plan if n not in _MODIFIERS)
@@ -779,6 +817,7 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
         if isinstance(cb, LearningRateScheduler):
             cb.scheduler = user[2]
     trainer.clip_grad_norm, trainer.l1, trainer.l2 = best["settings"]
+    trainer.loss_fn = best["loss_fn"]
     trainer.history = best["history"]
     doctor.findings = best["findings"]
     doctor.monitor.stats = best["stats"]

@@ -16,9 +16,12 @@ CheckInputImages), and were calibrated on trainwise runs where noted
 (``docs/doctor.md`` lists the calibration runs).
 
 ``evaluate(stats)`` runs every rule and ranks the findings: worst first, and
-a symptom that another finding explains (lr_too_low and underfitting when the
-gradients vanish, vanishing gradients when the init is symmetric) is kept
-but lowered to ``info`` with ``evidence["consequence_of"]``.
+a symptom that another, more fundamental finding explains (``CAUSES``: lr_too_low
+and underfitting when the gradients vanish, vanishing gradients when the init is
+symmetric or the inputs unscaled, a stalled or oscillating loss when the ReLUs
+are dead from the start, a train/validation gap when unscaled inputs saturate
+the units) is kept but lowered to ``info`` with ``evidence["consequence_of"]``
+and the note "(explained by <code>)".
 """
 from __future__ import annotations
 
@@ -539,8 +542,21 @@ def rule_underfitting(stats, thresholds=None) -> list:
         ev = {"final_over_first_loss": frac, "threshold": _t(thresholds, "underfit_loss_fraction"),
               "recent_loss_improvement": recent, "still_improving": still}
         msg = f"the final training loss is {frac:.0%} of the first epoch's"
-    # a loss that has levelled off says the model is too weak: a bigger one first, then longer training
-    remedies = ["widen_model", "train_longer", "reduce_regularization", "scale_lr_up"] if not still else []
+    # capacity evidence: a hidden layer with fewer units than the output has (a 2-unit bottleneck in front
+    # of 10 classes) cannot separate the classes however long it trains
+    layers = stats.get("layers", [])
+    hidden = [l["fan_out"] for l in layers[:-1] if l.get("fan_out")]
+    if hidden and layers[-1].get("fan_out"):
+        ev["narrowest_hidden"] = int(min(hidden))
+        ev["bottleneck"] = bool(min(hidden) < layers[-1]["fan_out"])
+    # a loss that has levelled off (or a bottleneck) says the model is too weak: a bigger one first, then
+    # longer training; a loss still falling through a wide enough model: longer training first
+    if not still or ev.get("bottleneck"):
+        remedies = ["widen_model", "train_longer", "reduce_regularization", "scale_lr_up"]
+        if still:
+            msg += f"; but a hidden layer has only {ev['narrowest_hidden']} units: widen the model first"
+    else:
+        remedies = []
     return [Finding(UNDERFITTING, "warning", msg, epoch=len(rows) - 1, evidence=ev, remedies=remedies)]
 
 
@@ -576,11 +592,16 @@ RULES = [rule_nan_loss, rule_exploding_gradients, rule_vanishing_gradients, rule
          rule_saturation, rule_lr_too_high, rule_lr_too_low, rule_overfitting, rule_underfitting,
          rule_unnormalized_inputs]
 
-# a finding explained by another one (the cause) is kept as info
+# a finding explained by another one (the cause) is kept as info. The table is a root-cause order: data and
+# initialization (inputs, symmetric or dead-at-birth units) come before the dynamics they produce (vanishing or
+# exploding gradients, a loss that stalls or oscillates), and those before the scores (under/overfitting)
 CAUSES = {
-    VANISHING_GRADIENTS: (SYMMETRIC_INIT, SOFTMAX_BEFORE_LOGITS_LOSS),
+    # unscaled inputs saturate tanh/sigmoid units or drive ReLU nets into dead units: either way the gradient
+    # stops reaching the first layer
+    VANISHING_GRADIENTS: (SYMMETRIC_INIT, SOFTMAX_BEFORE_LOGITS_LOSS, UNNORMALIZED_INPUTS, SATURATION, DEAD_RELU),
     EXPLODING_GRADIENTS: (UNNORMALIZED_INPUTS,),
-    LR_TOO_HIGH: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT),
+    # a net whose ReLUs are dead from the start has a loss that stalls and wobbles whatever the step size
+    LR_TOO_HIGH: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT, DEAD_RELU),
     DEAD_RELU: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT),
     LR_TOO_LOW: (VANISHING_GRADIENTS, SYMMETRIC_INIT, DEAD_RELU, SATURATION, SOFTMAX_BEFORE_LOGITS_LOSS,
                  INPUT_DROPOUT),
@@ -588,7 +609,15 @@ CAUSES = {
                    SATURATION, SOFTMAX_BEFORE_LOGITS_LOSS, INPUT_DROPOUT, NAN_LOSS, UNNORMALIZED_INPUTS,
                    UNREPRESENTATIVE_TRAIN),
     SATURATION: (UNNORMALIZED_INPUTS, SYMMETRIC_INIT),
+    # saturated units from unscaled inputs act as random binary features: the net memorizes the training set
+    # through them, and the train/validation gap is theirs (not of too little data or too big a model)
+    OVERFITTING: (UNNORMALIZED_INPUTS, SATURATION),
 }
+# unit conditions that the symptom itself can cause (a too-high learning rate kills ReLUs; vanishing gradients
+# leave units where the init put them): they explain such a symptom only if they held at the first sample,
+# before any step could have produced them
+_BORN = {(LR_TOO_HIGH, DEAD_RELU), (VANISHING_GRADIENTS, DEAD_RELU), (VANISHING_GRADIENTS, SATURATION),
+         (OVERFITTING, SATURATION)}
 # lr_too_high's oscillation form (not its divergence) is what a model that cannot learn looks like too
 OSCILLATION_CAUSES = (SYMMETRIC_INIT, VANISHING_GRADIENTS, SOFTMAX_BEFORE_LOGITS_LOSS)
 # a gap between training and validation scores is what splits with different class distributions show,
@@ -618,6 +647,7 @@ def rank_findings(findings: list) -> list:
         best[key] = keep
     out = list(best.values())
     present = {f.code for f in out if severity_rank(f.severity) >= 1}
+    born = {f.code for f in out if severity_rank(f.severity) >= 1 and _from_start(f)}
     split_causes = tuple(f.code for f in out if severity_rank(f.severity) >= 1
                          and f.code in (UNREPRESENTATIVE_TRAIN, UNREPRESENTATIVE_VALIDATION)
                          and _DISTRIBUTION_PROBLEMS & set(f.evidence.get("problems") or ()))
@@ -630,14 +660,20 @@ def rank_findings(findings: list) -> list:
         if (f.code == UNREPRESENTATIVE_VALIDATION and f.evidence.get("train_to_blame")
                 and set(f.evidence.get("problems") or ()) <= {"proportions"}):
             possible = possible + (UNREPRESENTATIVE_TRAIN,)  # validation is fine; training is the skewed one
-        causes = [c for c in possible if c in present and c != f.code]
+        causes = [c for c in possible if c in present and c != f.code and ((f.code, c) not in _BORN or c in born)]
         if causes and severity_rank(f.severity) >= 1:
             f.severity = "info"
             f.evidence["consequence_of"] = causes[0]
-            f.message += f" (probably a consequence of {causes[0]})"
+            f.message += f" (explained by {causes[0]})"
     out.sort(key=lambda f: (-severity_rank(f.severity), _ORDER.index(f.code) if f.code in _ORDER else 99,
                             _order_step(f)))
     return out
+
+
+def _from_start(f) -> bool:
+    """A unit finding (dead_relu, saturation) whose condition already held at the first sample."""
+    first, thr = f.evidence.get("first_value"), f.evidence.get("threshold")
+    return first is not None and thr is not None and first > thr
 
 
 def _order_step(f):
