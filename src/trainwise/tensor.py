@@ -21,11 +21,31 @@ from __future__ import annotations
 
 import builtins
 import functools
+import heapq
+import itertools
 import numbers
+import sys
 
+from ._allocator import tune_malloc
 from .backend import get_default_dtype, xp
 
+tune_malloc()  # large arrays are recycled step to step instead of re-faulted (see _allocator)
+
 _grad_enabled = True
+# Every tensor takes the next number at creation: a node's parents are always older, so
+# visiting nodes from the newest down is a topological order (see Tensor.backward).
+_next_seq = itertools.count().__next__
+_refcount = sys.getrefcount
+
+
+def _exclusive_refcount():
+    """What ``getrefcount(local)`` reports for an object held by one local variable only
+    (2 on CPython 3.11: the variable and the call's argument; calibrated, not assumed)."""
+    obj = object()
+    return _refcount(obj)
+
+
+EXCLUSIVE_REFCOUNT = _exclusive_refcount()
 
 
 def is_grad_enabled() -> bool:
@@ -105,6 +125,7 @@ def make(data, parents, backward, op):
     t = Tensor.__new__(Tensor)
     t.data = data
     t.grad = None
+    t._seq = _next_seq()
     if _grad_enabled:
         for p in parents:
             if p.requires_grad:
@@ -157,7 +178,7 @@ class Tensor:
     default dtype, float32 unless ``set_default_dtype`` changed it).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_seq", "__weakref__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -172,6 +193,7 @@ class Tensor:
         self._parents = ()
         self._backward = None
         self._op = None
+        self._seq = _next_seq()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -263,30 +285,53 @@ class Tensor:
                     f"backward: 'gradient' must be given for a non-scalar tensor; this one has shape "
                     f"{self.shape} (pass a gradient of that shape, or reduce to a scalar with .sum())"
                 )
-            seed = xp.ones_like(self.data)
+            d = self.data
+            seed = xp.array(1, dtype=d.dtype) if d.ndim == 0 else xp.ones(d.shape, dtype=d.dtype)
         else:
             seed = _array(gradient, self.data.dtype)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: 'gradient' must have the tensor's shape {self.shape}; got {seed.shape}"
                 )
+        # Visit nodes newest first (a max-heap on the creation number): each node is reached
+        # after every node that uses it, so its gradient is complete when its turn comes.
+        # One pass, no separate topological sort. Leaves wait aside until the end, so all
+        # of a leaf's contributions are summed before they are added to its .grad.
         grads = {id(self): seed}
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                if node.grad is None:
-                    node.grad = xp.array(g, dtype=node.data.dtype, copy=True)
-                else:
-                    node.grad = node.grad + g
-                continue
+        leaves = []
+        if self._backward is None:
+            leaves.append(self)
+            heap = []
+        else:
+            heap = [(-self._seq, 0, self)]  # id() breaks ties: a deep copy shares its original's number
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            node = pop(heap)[2]
+            g = grads.pop(id(node))
             for p, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not p.requires_grad:
                     continue
                 k = id(p)
                 prev = grads.get(k)
-                grads[k] = pg if prev is None else prev + pg
+                if prev is None:
+                    grads[k] = pg
+                    if p._backward is None:
+                        leaves.append(p)
+                    else:
+                        push(heap, (-p._seq, k, p))
+                else:
+                    grads[k] = prev + pg
+        for leaf in leaves:
+            g = grads.pop(id(leaf))
+            if leaf.grad is not None:
+                leaf.grad = leaf.grad + g
+            elif g.__class__ is xp.ndarray and g.base is None and g.dtype == leaf.data.dtype \
+                    and _refcount(g) == EXCLUSIVE_REFCOUNT:
+                # an array that owns its memory and that nothing but this frame's ``g``
+                # refers to is kept, not copied
+                leaf.grad = g
+            else:
+                leaf.grad = xp.array(g, dtype=leaf.data.dtype, copy=True)
 
     # -------------------------------------------------------------- arithmetic
     # A Python int or float operand takes a one-parent path: no constant Tensor, no
@@ -492,26 +537,6 @@ class Tensor:
 
     def double(self):
         return cast(self, xp.float64)
-
-
-def _topological_order(root):
-    """Nodes that need gradients, each after all of its parents (iterative DFS)."""
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for p in node._parents:
-            if p.requires_grad and id(p) not in visited:
-                stack.append((p, False))
-    return order
 
 
 def as_tensor(x, dtype=None) -> Tensor:

@@ -224,7 +224,10 @@ def conv_nd(owner: str, x, weight, bias, stride: tuple, pads: tuple, dilation: t
             # (cols·Gᵀ)ᵀ: BLAS runs this faster than G·colsᵀ (measured 2.5 vs 3.5 ms, one thread)
             gw = xp.matmul(keep_cols, G.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.data.shape)
         if x.requires_grad:
-            dcols = xp.matmul(w3.transpose(0, 2, 1), G).reshape(C, kernel[0], kernel[1], N, oh, ow)
+            # W read now, not kept from the forward: the graph holds no reference to the
+            # parameter's array, so an optimizer may move it into its flat buffer
+            wt = weight.data.reshape(groups, Og, K).transpose(0, 2, 1)
+            dcols = xp.matmul(wt, G).reshape(C, kernel[0], kernel[1], N, oh, ow)
             dxt = _col2im(dcols, padded_shape, kernel, out_hw, stride, dilation)
             gx = xp.ascontiguousarray(dxt[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3)).reshape(in_shape)
         if bias is None:

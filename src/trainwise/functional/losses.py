@@ -273,6 +273,14 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     Example: ``cross_entropy(Tensor([[2.0, 0.0]]), xp.array([0]))`` -> 0.1269.
     """
     fn = "cross_entropy"
+    if (weight is None and input.__class__ is Tensor and target.__class__ is xp.ndarray
+            and label_smoothing.__class__ in (float, int) and label_smoothing == 0
+            and ignore_index.__class__ is int and (reduction == "mean" or reduction == "sum")
+            and input.data.ndim == 2 and input.data.dtype.kind == "f"):
+        # the training-loop case, before the general validation (the plain path checks the target)
+        out = _cross_entropy_plain(input, input.data, target, input.data.shape[1], ignore_index, reduction)
+        if out is not None:
+            return out
     x = _input(input, fn)
     check_reduction(reduction, fn)
     eps = _smoothing(label_smoothing, fn)
@@ -284,6 +292,10 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     td = target.data if isinstance(target, Tensor) else xp.asarray(target)
     if td.dtype.kind == "f":
         return _cross_entropy_probs(x, xd, target, unbatched, w, wb, eps, ignore_index, reduction)
+    if w is None and eps == 0 and reduction != "none" and not unbatched and xd.ndim == 2:
+        out = _cross_entropy_plain(x, xd, td, C, ignore_index, reduction)
+        if out is not None:
+            return out
 
     t, keep = _index_target(target, x, xd, unbatched, C, ignore_index, fn)
     z = xd - xd.max(axis=1, keepdims=True)
@@ -333,6 +345,44 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         if eps > 0:
             grad -= _class_axis(b) if w is None else _class_axis(b) * wb
         return (grad[0] if unbatched else grad,)
+
+    return make(out, (x,), backward, "cross_entropy")
+
+
+_ROWS: dict = {}
+
+
+def _cross_entropy_plain(x, xd, td, C, ignore_index, reduction):
+    """The common case in a dozen array calls: (N, C) logits, N class indices all in [0, C)
+    (so none is ``ignore_index``), no weight, no smoothing, 'mean' or 'sum'.
+
+    ℓ = Σ_n (log Σ_c e^(z_nc − m_n) − (z_{n,y_n} − m_n)) [/ N];  dℓ/dz = (softmax(z) − onehot(y)) [/ N].
+    Returns None when the target does not qualify (the general path then checks it and
+    names any bad value).
+    """
+    N, C = xd.shape
+    if td.shape != (N,) or td.dtype.kind not in "iu" or N == 0 or C == 0:
+        return None
+    # one reduction checks both ends: negative int64 indices are huge as uint64
+    top = td.view(xp.uint64).max() if td.dtype == xp.int64 else td.max() if td.dtype.kind == "u" else None
+    if top is None or top >= C or 0 <= ignore_index < C:
+        return None
+    rows = _ROWS.get(N)
+    if rows is None:
+        rows = _ROWS[N] = xp.arange(N)
+    z = xd - xd.max(axis=1, keepdims=True)
+    e = xp.exp(z)
+    se = e.sum(axis=1)
+    per = xp.log(se)
+    per -= z[rows, td]  # -log p_y
+    total = per.sum()
+    out = total / N if reduction == "mean" else total
+
+    def backward(g):
+        grad = e / se[:, None]
+        grad[rows, td] -= 1
+        grad *= (g / N) if reduction == "mean" else g
+        return (grad,)
 
     return make(out, (x,), backward, "cross_entropy")
 

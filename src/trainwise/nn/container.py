@@ -1,6 +1,9 @@
 """Sequential and ModuleList: children named "0", "1", ... as in PyTorch."""
 from __future__ import annotations
 
+from ..functional.linear import linear_relu
+from .activation import ReLU
+from .linear import Linear
 from .module import Module
 
 
@@ -17,8 +20,19 @@ class Sequential(Module):
                 self.add_module(str(i), _check(m, i))
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        # A Linear followed by a ReLU runs as one fused node (functional.linear_relu: the same
+        # numbers, one graph node and one activation array fewer), unless either has hooks.
+        mods = tuple(self._modules.values())
+        d = self.__dict__
+        if d.get("_plan_key") != mods:
+            d["_plan_key"], d["_plan"] = mods, _fusion_plan(mods)
+        for a, b in d["_plan"]:
+            if b is None:
+                x = a(x)
+            elif a._forward_hooks or a._forward_pre_hooks or b._forward_hooks or b._forward_pre_hooks:
+                x = b(a(x))
+            else:
+                x = linear_relu(x, a.weight, a.bias)
         return x
 
     def __getitem__(self, i):
@@ -83,3 +97,20 @@ def _check(m, where):
     if not isinstance(m, Module):
         raise TypeError(f"entry {where!r} must be a Module; got {type(m).__name__}")
     return m
+
+
+def _fusion_plan(mods):
+    """[(module, None) | (linear, relu)]: each plain Linear directly followed by a plain ReLU
+    is paired (exact types only, so a subclass's own forward is always called)."""
+    plan, i = [], 0
+    while i < len(mods):
+        a = mods[i]
+        b = mods[i + 1] if i + 1 < len(mods) else None
+        if (type(a) is Linear and type(b) is ReLU and "forward" not in a.__dict__
+                and "forward" not in b.__dict__):
+            plan.append((a, b))
+            i += 2
+        else:
+            plan.append((a, None))
+            i += 1
+    return plan

@@ -78,6 +78,10 @@ class Adagrad(Optimizer):
     def _step_group(self, group: dict) -> None:
         lr, lr_decay, weight_decay = float(group["lr"]), float(group["lr_decay"]), float(group["weight_decay"])
         init, eps, maximize = float(group["initial_accumulator_value"]), float(group["eps"]), group["maximize"]
+        hyper = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=init,
+                     eps=eps, maximize=maximize)
+        if self.flat_step(group, adagrad_update_, **hyper):
+            return
         state, scratch = self.state, self.scratch
         for p in group["params"]:
             g = p.grad
@@ -86,5 +90,4 @@ class Adagrad(Optimizer):
             s = state.get(p)
             if s is None:
                 s = state[p] = {}
-            adagrad_update_(p.data, g, s, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                            initial_accumulator_value=init, eps=eps, maximize=maximize, scratch=scratch)
+            adagrad_update_(p.data, g, s, **hyper, scratch=scratch)

@@ -112,6 +112,10 @@ class Adam(Optimizer):
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]
+        hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                     maximize=maximize, decoupled=decoupled)
+        if self.flat_step(group, adam_update_, **hyper):
+            return
         state, scratch = self.state, self.scratch
         for p in group["params"]:
             g = p.grad
@@ -120,8 +124,7 @@ class Adam(Optimizer):
             s = state.get(p)
             if s is None:
                 s = state[p] = {}
-            adam_update_(p.data, g, s, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled=decoupled, scratch=scratch)
+            adam_update_(p.data, g, s, **hyper, scratch=scratch)
 
 
 class AdamW(Adam):

@@ -14,13 +14,29 @@ temporaries a rule needs come from ``scratch(p, i)``: two flat work buffers
 per dtype, sized to the largest parameter and reused for every parameter and
 every step, so a step allocates no parameter-sized arrays. They are not part
 of the state and never saved.
+
+Fused step (``flat_step``): for a group of small parameters, running the rule
+once per parameter costs more in per-call overhead than in arithmetic (a tiny
+MLP's Adam step is ~60 NumPy calls on arrays of a few hundred numbers). Then
+the group's parameters live in one flat buffer (a parameter's array is moved
+there, as a view with the same values, when nothing else refers to it; else it
+is copied in and back around the update, so an array a caller holds keeps its
+identity), the gradients are gathered into another, and the same rule runs
+once on the whole buffer. The state
+arrays (momentum, moments) live in flat buffers too; each parameter's
+``state[p][name]`` is a view into them, so ``state_dict`` and per-parameter
+reads see the same numbers. The rule is elementwise, so the result is the
+per-parameter update bit for bit. A step where some gradient is missing
+falls back to the per-parameter loop (on the same state views).
 """
 from __future__ import annotations
 
 import math
+import sys
+import weakref
 
 from ..backend import xp
-from ..tensor import Tensor, enable_grad
+from ..tensor import EXCLUSIVE_REFCOUNT, Tensor, enable_grad
 
 
 def check_number(owner: str, name: str, value, low=None, high=None, low_open=False, high_open=False):
@@ -59,6 +75,8 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state: dict = {}
         self._scratch: dict = {}
+        self._flat: dict = {}
+        self._flat_buffers = weakref.WeakValueDictionary()
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: 'params' must be an iterable of Tensors or dicts; got a single Tensor")
         params = list(params)
@@ -158,6 +176,57 @@ class Optimizer:
             view = self._scratch[key] = flat[: a.size].reshape(a.shape)
         return view
 
+    # ------------------------------------------------------------- fused step
+    # Above this many elements in a group, the gradient gather of the fused step costs
+    # more than the per-parameter calls it saves: measured (one thread) at ~100k elements the
+    # two break even for SGD-momentum and the fused Adam is 8% faster; at 270k both lose 10-15%.
+    flat_max_elements = 1 << 17
+
+    def flat_step(self, group: dict, rule, **hyper) -> bool:
+        """Run ``rule(param, grad, state, **hyper, scratch=...)`` once over the whole group,
+        flattened; returns False (and does nothing) when the group does not qualify:
+        a missing gradient, mixed dtypes, too many elements, or per-parameter states
+        that disagree (e.g. different step counts)."""
+        key = id(group)
+        plan = self._flat.get(key)
+        if plan is None or plan.group is not group or plan.owner is not self.state:
+            plan = self._flat[key] = _FlatPlan.build(self, group)
+        if plan.n == 0:
+            return False
+        params = group["params"]
+        if len(params) != plan.n:
+            plan = self._flat[key] = _FlatPlan.build(self, group)
+            if plan.n == 0:
+                return False
+        grads, views, loose = plan.grads, plan.param_views, plan.loose
+        i = 0
+        for p, q in zip(params, plan.params):
+            g = p.grad
+            if p is not q or g is None or g.shape != views[i].shape:
+                self._flat.pop(key, None)  # rebuilt (states re-gathered) at the next fused step
+                return False
+            grads[i] = g.reshape(-1)
+            d = p.data
+            if d is not views[i]:
+                if d.shape != views[i].shape or d.dtype != plan.param.dtype:
+                    self._flat.pop(key, None)  # e.g. Module.to(float64): replan at the next step
+                    return False
+                if not loose:
+                    loose = plan.loose = []
+                if i not in loose:
+                    loose.append(i)  # rebound by someone else: gathered and written back from now on
+                views[i][...] = d
+            i += 1
+        xp.concatenate(grads, out=plan.grad)
+        rule(plan.param, plan.grad, plan.state, **hyper, scratch=self.scratch)
+        if loose:
+            for i in loose:
+                params[i].data[...] = views[i]
+            # a loose array nothing else holds any more (the graph that used it is gone) moves in
+            plan.loose = [i for i in loose if not _adopt(params[i], views[i], self._flat_buffers)]
+        plan.sync()
+        return True
+
     # -------------------------------------------------------------- state dict
     def state_dict(self) -> dict:
         """``{"state": {index: {name: ndarray | number}}, "param_groups": [...]}``.
@@ -224,6 +293,7 @@ class Optimizer:
         for mine, g in zip(self.param_groups, new_groups):
             mine.update(g)
         self.state = new_state
+        self._flat = {}
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -231,6 +301,104 @@ class Optimizer:
             opts = ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
             lines.append(f"  group {i}: {len(g['params'])} params, {opts}")
         return "\n".join(lines) + "\n)"
+
+
+class _FlatPlan:
+    """The flat layout of one parameter group for ``Optimizer.flat_step``.
+
+    ``param`` is one buffer holding every parameter of the group. A parameter whose
+    array nothing else refers to is moved into it: its ``.data`` becomes a view of the
+    buffer (same values, shape and dtype), so the update needs no copies. A parameter
+    whose array is held elsewhere (a user's reference, a tied buffer) keeps its array,
+    which is copied into the buffer before the update and back after it ("loose").
+    ``n == 0`` marks a group that does not qualify (checked again only when the plan is
+    rebuilt: after ``load_state_dict`` or a step that fell back).
+    """
+
+    __slots__ = ("group", "owner", "n", "params", "grads", "grad", "param", "param_views", "loose", "state",
+                 "pstates", "layout", "known")
+
+    @classmethod
+    def build(cls, opt, group):
+        plan = cls()
+        plan.group, plan.owner, plan.n = group, opt.state, 0
+        params = list(group["params"])
+        if not params:
+            return plan
+        dtype = params[0].data.dtype
+        total = 0
+        for p in params:
+            if p.data.dtype != dtype or p.grad is None:
+                return plan
+            total += p.data.size
+        if total > opt.flat_max_elements or len({id(p.data) for p in params}) != len(params):
+            return plan
+        layout, o = [], 0
+        for p in params:
+            layout.append((o, o + p.data.size, p.data.shape))
+            o += p.data.size
+        # the per-parameter states must agree on their keys and their numbers (e.g. "step")
+        states = [opt.state.get(p) for p in params]
+        flat_state = {}
+        if any(states):
+            if not all(states) or len({tuple(sorted(st)) for st in states}) != 1:
+                return plan
+            for key, v in states[0].items():
+                if isinstance(v, xp.ndarray):
+                    if any(not isinstance(st[key], xp.ndarray) or st[key].shape != p.data.shape
+                           or st[key].dtype != dtype for st, p in zip(states, params)):
+                        return plan
+                    flat_state[key] = xp.concatenate([st[key].reshape(-1) for st in states])
+                else:
+                    if any(st[key] != v for st in states):
+                        return plan
+                    flat_state[key] = v
+        else:
+            states = [opt.state.setdefault(p, {}) for p in params]
+        plan.params, plan.n, plan.layout = params, len(params), layout
+        plan.grads = [None] * len(params)
+        plan.grad = xp.empty(total, dtype=dtype)
+        plan.param = xp.empty(total, dtype=dtype)
+        opt._flat_buffers[id(plan.param)] = plan.param
+        plan.param_views = [plan.param[a:b].reshape(shape) for a, b, shape in layout]
+        plan.loose = []
+        for i, (p, view) in enumerate(zip(params, plan.param_views)):
+            view[...] = p.data
+            if not _adopt(p, view, opt._flat_buffers):
+                plan.loose.append(i)
+        plan.state, plan.pstates, plan.known = flat_state, states, {}
+        plan.sync()
+        return plan
+
+    def sync(self):
+        """Point each parameter's state at views of the flat state (new arrays only) and copy
+        the numbers (``step``) over."""
+        known = self.known
+        for key, v in self.state.items():
+            if isinstance(v, xp.ndarray):
+                if known.get(key) is not v:
+                    known[key] = v
+                    for st, (a, b, shape) in zip(self.pstates, self.layout):
+                        st[key] = v[a:b].reshape(shape)
+            else:
+                for st in self.pstates:
+                    st[key] = v
+
+
+def _adopt(p, view, buffers) -> bool:
+    """Make ``view`` (which holds the same values) ``p``'s array if nothing but ``p`` refers to
+    ``p.data``, a plain array that owns its memory or is a view of an earlier plan's buffer
+    (``buffers``: id -> buffer, weakly held), so that the change is invisible."""
+    d = p.data
+    if d.__class__ is not xp.ndarray or not d.flags.writeable:
+        return False
+    if d.base is not None and buffers.get(id(d.base)) is not d.base:
+        return False
+    # references: p's slot and the local ``d`` (plus what getrefcount itself adds)
+    if sys.getrefcount(d) != EXCLUSIVE_REFCOUNT + 1:
+        return False
+    p.data = view
+    return True
 
 
 def _state_value(owner: str, key: str, v, p: Tensor):

@@ -104,6 +104,10 @@ class RMSprop(Optimizer):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
         centered, maximize = group["centered"], group["maximize"]
+        hyper = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                     centered=centered, maximize=maximize)
+        if self.flat_step(group, rmsprop_update_, **hyper):
+            return
         state, scratch = self.state, self.scratch
         for p in group["params"]:
             g = p.grad
@@ -112,5 +116,4 @@ class RMSprop(Optimizer):
             s = state.get(p)
             if s is None:
                 s = state[p] = {}
-            rmsprop_update_(p.data, g, s, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                            momentum=momentum, centered=centered, maximize=maximize, scratch=scratch)
+            rmsprop_update_(p.data, g, s, **hyper, scratch=scratch)

@@ -120,6 +120,10 @@ class SGD(Optimizer):
     def _step_group(self, group: dict) -> None:
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         weight_decay, nesterov, maximize = float(group["weight_decay"]), group["nesterov"], group["maximize"]
+        hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                     nesterov=nesterov, maximize=maximize)
+        if self.flat_step(group, sgd_update_, **hyper):
+            return
         state, scratch = self.state, self.scratch
         for p in group["params"]:
             g = p.grad
@@ -128,5 +132,4 @@ class SGD(Optimizer):
             s = state.get(p)
             if s is None:
                 s = state[p] = {}
-            sgd_update_(p.data, g, s, lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, scratch=scratch)
+            sgd_update_(p.data, g, s, **hyper, scratch=scratch)
