@@ -80,14 +80,4 @@ class Adagrad(Optimizer):
         init, eps, maximize = float(group["initial_accumulator_value"]), float(group["eps"]), group["maximize"]
         hyper = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=init,
                      eps=eps, maximize=maximize)
-        if self.flat_step(group, adagrad_update_, **hyper):
-            return
-        state, scratch = self.state, self.scratch
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            s = state.get(p)
-            if s is None:
-                s = state[p] = {}
-            adagrad_update_(p.data, g, s, **hyper, scratch=scratch)
+        self.apply_rule(group, adagrad_update_, **hyper)

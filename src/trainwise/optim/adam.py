@@ -114,17 +114,7 @@ class Adam(Optimizer):
         amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]
         hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                      maximize=maximize, decoupled=decoupled)
-        if self.flat_step(group, adam_update_, **hyper):
-            return
-        state, scratch = self.state, self.scratch
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            s = state.get(p)
-            if s is None:
-                s = state[p] = {}
-            adam_update_(p.data, g, s, **hyper, scratch=scratch)
+        self.apply_rule(group, adam_update_, **hyper)
 
 
 class AdamW(Adam):

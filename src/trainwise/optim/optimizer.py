@@ -176,6 +176,22 @@ class Optimizer:
             view = self._scratch[key] = flat[: a.size].reshape(a.shape)
         return view
 
+    def apply_rule(self, group: dict, rule, **hyper) -> None:
+        """Run an update ``rule(param, grad, state, **hyper, scratch=...)`` over a group:
+        fused over one flat buffer when the group qualifies (``flat_step``), else once per
+        parameter that has a gradient (parameters without one keep their state untouched)."""
+        if self.flat_step(group, rule, **hyper):
+            return
+        state, scratch = self.state, self.scratch
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            s = state.get(p)
+            if s is None:
+                s = state[p] = {}
+            rule(p.data, g, s, **hyper, scratch=scratch)
+
     # ------------------------------------------------------------- fused step
     # Above this many elements in a group, the gradient gather of the fused step costs
     # more than the per-parameter calls it saves: measured (one thread) at ~100k elements the

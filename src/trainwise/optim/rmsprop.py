@@ -106,14 +106,4 @@ class RMSprop(Optimizer):
         centered, maximize = group["centered"], group["maximize"]
         hyper = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                      centered=centered, maximize=maximize)
-        if self.flat_step(group, rmsprop_update_, **hyper):
-            return
-        state, scratch = self.state, self.scratch
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            s = state.get(p)
-            if s is None:
-                s = state[p] = {}
-            rmsprop_update_(p.data, g, s, **hyper, scratch=scratch)
+        self.apply_rule(group, rmsprop_update_, **hyper)

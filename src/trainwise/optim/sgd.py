@@ -122,14 +122,4 @@ class SGD(Optimizer):
         weight_decay, nesterov, maximize = float(group["weight_decay"]), group["nesterov"], group["maximize"]
         hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                      nesterov=nesterov, maximize=maximize)
-        if self.flat_step(group, sgd_update_, **hyper):
-            return
-        state, scratch = self.state, self.scratch
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            s = state.get(p)
-            if s is None:
-                s = state[p] = {}
-            sgd_update_(p.data, g, s, **hyper, scratch=scratch)
+        self.apply_rule(group, sgd_update_, **hyper)
