@@ -159,6 +159,18 @@ def _class_axis(a):
     return a if a.ndim == 0 else xp.expand_dims(a, 1)
 
 
+def _mask_and_denominator(per, wy, keep, reduction):
+    """Zero the ignored samples; the mean's divisor is the count of kept samples, or the sum
+    of their class weights when there are weights (PyTorch's weighted mean)."""
+    if keep is not None:
+        per = xp.where(keep, per, 0)
+    if reduction != "mean":
+        return per, None
+    if wy is None:
+        return per, (per.size if keep is None else int(keep.sum()))
+    return per, (wy if keep is None else wy[keep]).sum()
+
+
 def _finish(per, reduction: str, denom, unbatched: bool):
     """Reduce per-sample losses; ``denom`` is what 'mean' divides by."""
     if reduction == "none":
@@ -316,14 +328,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
             smooth = (lse * w.sum() - (z * wb).sum(axis=1, keepdims=True))[:, 0]
         per *= 1 - eps
         per += (eps / C) * smooth
-    if keep is not None:
-        per = xp.where(keep, per, 0)
-    if reduction != "mean":
-        denom = None
-    elif wy is None:
-        denom = per.size if keep is None else int(keep.sum())
-    else:
-        denom = (wy if keep is None else wy[keep]).sum()
+    per, denom = _mask_and_denominator(per, wy, keep, reduction)
     out = _finish(per, reduction, denom, unbatched)
 
     def backward(g):
@@ -459,14 +464,7 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100, reduc
     if w is not None:
         wy = w[t]
         per *= wy
-    if keep is not None:
-        per = xp.where(keep, per, 0)
-    if reduction != "mean":
-        denom = None
-    elif wy is None:
-        denom = per.size if keep is None else int(keep.sum())
-    else:
-        denom = (wy if keep is None else wy[keep]).sum()
+    per, denom = _mask_and_denominator(per, wy, keep, reduction)
     out = _finish(per, reduction, denom, unbatched)
 
     def backward(g):
