@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 
@@ -122,6 +123,8 @@ def _cmd_lab(args) -> int:
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `trainwise runs | head` ends quietly, as other command-line tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = argparse.ArgumentParser(prog="trainwise",
                                      description="Train, diagnose and measure neural networks on NumPy.")
     parser.add_argument("--home", default=None,
