@@ -208,3 +208,36 @@ def test_cli_doctor_prints_the_stored_findings(tmp_path, capsys):
     with open(os.path.join(run["run_dir"], "report.html")) as f:
         assert "<h2>Doctor</h2>" in f.read()
     assert main(["--home", str(tmp_path), "doctor", "nope"]) == 2
+
+
+def test_per_class_scores_only_when_a_split_has_a_class_distribution_problem():
+    # a balanced split: no extra pass; a training set without class 2: per-class scores on both splits
+    d = diagnose(mlp(), nn.CrossEntropyLoss(), optim.SGD(mlp().parameters(), lr=0.1), TRAIN, VAL, epochs=2)
+    assert "class_accuracy" not in d.stats
+    X, y = TRAIN
+    keep = y != 2
+    model = mlp()
+    d = diagnose(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (X[keep], y[keep]), VAL,
+                 epochs=3)
+    ca = d.stats["class_accuracy"]
+    assert ca["train_counts"][2] == 0 and ca["train"][2] is None and ca["val_counts"] == np.bincount(VAL[1]).tolist()
+    assert ca["val"][2] == 0.0            # a class never seen in training is never predicted right
+    assert "unrepresentative_train" in d.codes()
+    json.dumps(d.stats)                   # still plain data
+
+
+def test_repair_splits_a_shifted_validation_set_again_and_scores_on_it():
+    X = np.concatenate([TRAIN[0], VAL[0]])
+    y = np.concatenate([TRAIN[1], VAL[1]])
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    tr_, va_ = (X[:-120], y[:-120]), (X[-120:], y[-120:])   # validation: (almost) only class 2
+    model = mlp()
+    tr = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), doctor="repair",
+                 generator=tw.Generator(0))
+    tr.fit(tr_, va_, epochs=4)
+    assert "resplit_stratified" in tr.doctor.repair_summary["applied"]
+    assert tr.doctor.repair_summary["data_changed"] and tr.doctor.repaired_data is not None
+    (Xt, yt), (Xv, yv) = tr.doctor.repaired_data
+    assert len(yv) == 120 and set(np.unique(yv)) == {0, 1, 2}
+    assert tr.evaluate((Xv, yv))["accuracy"] > 0.9

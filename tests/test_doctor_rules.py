@@ -360,3 +360,85 @@ def test_reweight_classes_balances_the_loss_only_past_a_10x_imbalance(minority, 
         assert ctx.applied == ["reweight_classes"] and apply_remedy("reweight_classes", ctx) is None
     else:
         assert ctx.loss_fn.weight is None
+
+
+# ------------------------------------------------------- issue 7: split vs model, and the new remedies
+def _class_stats(train_acc, val_acc, train_counts, val_counts):
+    rows = [{"loss": 1.0 - 0.1 * e, "accuracy": 0.7 + 0.03 * e, "val_loss": 1.0, "val_accuracy": 0.6} for e in range(8)]
+    return {"epochs": rows, "class_accuracy": {"train": train_acc, "val": val_acc, "train_counts": train_counts,
+                                               "val_counts": val_counts}}
+
+
+@pytest.mark.parametrize("represented_val_acc,model_gap", [(0.70, True), (0.97, False)])
+def test_a_split_problem_explains_overfitting_only_if_the_gap_is_not_on_represented_classes(
+        represented_val_acc, model_gap):
+    # classes 0-2 well represented in training, class 3 rare (1 sample): the split is imbalanced. If the
+    # represented classes also show the gap, the model memorized (both warnings); if only the rare class
+    # does, the split explains it (overfitting lowered to info)
+    st = _class_stats([1.0, 1.0, 1.0, 1.0], [represented_val_acc] * 3 + [0.0], [20, 20, 20, 1], [30, 30, 30, 30])
+    (over,) = rules.rule_overfitting(st)
+    assert over.evidence["represented_classes"] == [0, 1, 2]
+    assert over.evidence["represented_gap"] == pytest.approx(1.0 - represented_val_acc)
+    split = Finding("unrepresentative_train", "warning", layer="train", when="before",
+                    evidence={"problems": ["imbalance", "too_few"]})
+    out = {f.code: f for f in rules.rank_findings([over, split])}
+    assert out["unrepresentative_train"].severity == "warning"
+    assert (out["overfitting"].severity == "warning") == model_gap
+    if not model_gap:
+        assert out["overfitting"].evidence["consequence_of"] == "unrepresentative_train"
+
+
+def test_resplit_stratified_fixes_a_shifted_split_and_leaves_a_skewed_training_set_alone():
+    from trainwise.doctor.remedies import RepairContext, apply_remedy
+
+    y = np.repeat(np.arange(5), 40)
+    X = np.arange(y.size, dtype=np.float32)[:, None]
+    # the unshuffled split of a label-sorted file: validation holds only class 4
+    ctx = RepairContext(model=nn.Linear(1, 5), optimizer=None, train=(X[:160], y[:160]), val=(X[160:], y[160:]))
+    desc = apply_remedy("resplit_stratified", ctx)
+    assert desc is not None and "split them again" in desc and ctx.data_changed
+    (Xt, yt), (Xv, yv) = ctx.train, ctx.val
+    assert len(yv) == 40 and len(yt) == 160
+    assert np.bincount(yv).tolist() == [8] * 5 and np.bincount(yt).tolist() == [32] * 5   # stratified
+    assert sorted(np.concatenate([Xt[:, 0], Xv[:, 0]]).tolist()) == X[:, 0].tolist()   # a partition of the pool
+    assert apply_remedy("resplit_stratified", ctx) is None                            # once
+    # a training set skewed beyond 10:1 next to a representative validation set: the training set is at fault
+    keep = (y < 3) | (np.arange(y.size) % 40 < 3)
+    ctx = RepairContext(model=nn.Linear(1, 5), optimizer=None, train=(X[keep], y[keep]), val=(X, y))
+    assert apply_remedy("resplit_stratified", ctx) is None and ctx.train[0].shape[0] == int(keep.sum())
+
+
+def test_learning_rate_search_picks_a_working_rate_and_repeats_its_choice():
+    from trainwise.doctor.remedies import RepairContext, apply_remedy
+
+    r = np.random.default_rng(0)
+    X = r.normal(size=(128, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    tw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = optim.SGD(m.parameters(), lr=1e-5)
+    ctx = RepairContext(model=m, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), train=(X, y), val=(X, y), epochs=8)
+    w0 = m[0].weight.data.copy()
+    desc = apply_remedy("search_lr_up", ctx)
+    assert desc is not None and "short budget" in desc
+    lr = opt.param_groups[0]["lr"]
+    assert lr in (pytest.approx(1e-4), pytest.approx(1e-3), pytest.approx(1e-2)) and lr > 1e-5
+    np.testing.assert_array_equal(m[0].weight.data, w0)     # the search trains copies, not the attempt's model
+    assert len(ctx.memo) == 1
+    # a fresh attempt with the same history re-applies the same choice without searching again
+    opt2 = optim.SGD(m.parameters(), lr=1e-5)
+    ctx2 = RepairContext(model=m, optimizer=opt2, loss_fn=ctx.loss_fn, train=(X, y), val=(X, y), epochs=8,
+                         memo=ctx.memo)
+    assert apply_remedy("search_lr_up", ctx2) == desc and opt2.param_groups[0]["lr"] == lr
+
+
+@pytest.mark.parametrize("curve,more", [([0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9], True),
+                                        ([0.5, 0.9, 0.95, 0.96, 0.96, 0.955, 0.96, 0.958], False)])
+def test_repair_trains_longer_only_while_the_validation_score_still_rises(curve, more):
+    from trainwise.doctor.remedies import _still_improving
+    from trainwise.train.history import History
+
+    h = History()
+    h.rows = [{"loss": 1.0 / (e + 1), "val_accuracy": a} for e, a in enumerate(curve)]
+    assert _still_improving(h, len(curve)) == more
+    assert not _still_improving(h, len(curve) + 5)   # stopped early: not still improving

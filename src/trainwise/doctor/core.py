@@ -31,6 +31,8 @@ from .rules import THRESHOLDS, evaluate
 __all__ = ["Doctor", "Diagnosis", "diagnose"]
 
 _MODES = ("watch", "repair")
+_SPLIT_CODES = ("unrepresentative_train", "unrepresentative_validation")
+_DISTRIBUTION = {"imbalance", "missing_classes", "proportions"}
 # after one of these the weights are no longer a good place to restart from
 _UNSOUND = {"nan_loss", "lr_too_high", "exploding_gradients", "dead_relu", "saturation"}
 
@@ -79,6 +81,7 @@ class Doctor(Callback):
         self.pre_findings: list[Finding] = []
         self.repairs: list[dict] = []
         self.repair_summary: dict | None = None
+        self.repaired_data = None  # after a repair that split the data again: the (train, val) it used
         self.original_findings: list = []   # in repair mode: the first run's findings and statistics
         self.original_stats: dict | None = None
         self.healthy_state = None
@@ -111,7 +114,7 @@ class Doctor(Callback):
     # ----------------------------------------------------------------- callbacks
     def on_fit_begin(self, trainer):
         if not self._in_repair:
-            self.repairs, self.repair_summary = [], None
+            self.repairs, self.repair_summary, self.repaired_data = [], None, None
             if self.mode == "repair":
                 self._user_objects = (trainer.model, trainer.optimizer, trainer.scheduler)
                 self._initial = copy.deepcopy((trainer.model, trainer.optimizer, trainer.scheduler))
@@ -158,6 +161,10 @@ class Doctor(Callback):
 
     def on_fit_end(self, trainer):
         self.monitor.on_fit_end(trainer)
+        if any(f.code in _SPLIT_CODES and _DISTRIBUTION & set(f.evidence.get("problems") or ())
+               for f in self.pre_findings):
+            # only then: whether the train/validation gap is the split's or the model's needs per-class scores
+            self.monitor.stats["class_accuracy"] = class_accuracy(trainer, *self._data)
         self.findings = evaluate(self.monitor.stats, self.thresholds, extra=self.pre_findings)
         self._announce()
 
@@ -209,6 +216,33 @@ class Doctor(Callback):
         original = (self.original_findings, self.original_stats) if self.repairs else None
         return write_doctor_report(directory, self.findings, self.monitor.stats, self.repairs, title=title,
                                    original=original)
+
+
+def class_accuracy(trainer, train, val) -> dict | None:
+    """Per-class accuracy (recall) of ``trainer.model`` in eval mode on the training and validation
+    arrays: {"train": [acc_c or None], "val": [...], "train_counts": [n_c], "val_counts": [...]}; None when
+    the data are not class-labelled arrays. What ``rules.rule_overfitting`` reads to tell a gap that the
+    split's class distribution makes from one the model makes."""
+    from ..backend import xp
+    from .checks import _classes, data_arrays
+
+    tr, va = data_arrays(train), data_arrays(val)
+    if tr is None or va is None or _classes(tr[1]) is None or _classes(va[1]) is None:
+        return None
+    k = int(max(tr[1].max(), va[1].max())) + 1
+    out = {}
+    for name, (X, y) in (("train", tr), ("val", va)):
+        try:
+            with xp.errstate(all="ignore"):
+                pred = xp.argmax(trainer.predict(X), axis=-1)
+        except (ValueError, FloatingPointError, RuntimeError):
+            return None
+        y = xp.asarray(y).astype(xp.int64)
+        n = xp.bincount(y, minlength=k)
+        hit = xp.bincount(y, weights=(pred == y).astype(xp.float64), minlength=k)
+        out[name] = [float(h / c) if c else None for h, c in zip(hit, n)]
+        out[name + "_counts"] = n.tolist()
+    return out
 
 
 @dataclass

@@ -66,7 +66,7 @@ CODES: dict[str, dict] = {
             "which nothing more can be learned (seed 001, 'Exploding Gradient Descent': 'huge values of the "
             "gradients may cause number overflow ... This might also lead to the loss of taking the value NaN'; "
             "seed 004: 'often resulting in divergence or NaN values')."),
-        "remedies": ["rollback", "scale_lr_down", "clip_gradients"],
+        "remedies": ["rollback", "search_lr_down", "scale_lr_down", "clip_gradients"],
         "rule": "any non-finite training loss (SageMaker Debugger's ExplodingTensor; AUTOTRAINER's nan_loss)",
     },
     EXPLODING_GRADIENTS: {
@@ -135,7 +135,7 @@ CODES: dict[str, dict] = {
             "and the model never learns (seed 001, 'This may result in oscillating around the minima or even "
             "overshooting the optimum again and again and the model will never learn'; seed 003: 'initializing "
             "the weights with too large leads to divergence'; seed 002: use a learning-rate finder)."),
-        "remedies": ["rollback", "scale_lr_down", "clip_gradients", "lr_find"],
+        "remedies": ["rollback", "search_lr_down", "scale_lr_down", "clip_gradients", "lr_find"],
         "rule": "divergence: a step's loss above 4x the lowest loss so far and 1.5x the first loss, twice or "
                 "just before a NaN (4 is lr_find's divergence factor, Smith 2017); oscillation: AUTOTRAINER's "
                 "rule on the per-epoch accuracy (peak-to-trough ≥ 0.03 in ≥ 20% of the epochs)",
@@ -146,7 +146,7 @@ CODES: dict[str, dict] = {
             "With a tiny learning rate every update is minute: the loss falls very slowly and the model needs "
             "far more epochs than it should (seed 001, 'It converges to minima slowly'; seed 002 'Problems with "
             "basic SGD' and 'Learning Rate: use learning rate finder (LR range test)')."),
-        "remedies": ["lr_find", "scale_lr_up"],
+        "remedies": ["search_lr_up", "lr_find", "scale_lr_up"],
         "rule": "the loss fell by less than 5% over the run (SageMaker Debugger's LossNotDecreasing, over the "
                 "whole run) while every layer's update-to-weight ratio stayed below 1e-4, or AUTOTRAINER's "
                 "slow convergence (no epoch gains 0.01 accuracy while accuracy stays below 0.7)",

@@ -32,6 +32,12 @@ widen_model            hidden Linear layers under 64 units get 4x the units, at 
                        "Increase model complexity"; a plain Linear chain only)
 reweight_classes       class weights n/(k·n_c) in the cross-entropy when the training classes are
                        imbalanced > 10x (scikit-learn's class_weight="balanced"; King & Zeng 2001)
+search_lr_down         try the learning rate x1, x0.1, x0.01, x0.001 for a quarter of the epochs on
+                       copies, keep the best (ties: lower training loss); runs after the other remedies
+search_lr_up           the same search upward (x1, x10, x100, x1000), within the optimizer's usual range
+resplit_stratified     pool training and validation and split again at random, stratified, same
+                       validation size (only when the validation set, not a skewed training set, is
+                       at fault); the repaired run is trained and scored on the new split
 =====================  =====================================================================
 
 ``repair(trainer, doctor, ...)`` is the loop behind ``Trainer(..., doctor="repair")``:
@@ -101,6 +107,9 @@ class RepairContext:
     generator: object = None
     structure_changed: bool = False
     applied: list = field(default_factory=list)
+    batch_size: int | None = 32
+    memo: dict = field(default_factory=dict)  # results of costly remedies (a search), so a kept one repeats
+    data_changed: str | None = None  # what a data remedy did to the split (the score is then on the new one)
 
 
 # ------------------------------------------------------------------ helpers
@@ -582,6 +591,134 @@ def widen_model(ctx):
     return "widened the hidden layers (" + ", ".join(changed) + " units), re-initialized"
 
 
+def _search_lr(ctx, factors, label):
+    """Try each learning-rate factor on a short budget (a quarter of the epochs, at least 1) from the
+    current attempt's weights, keep the factor whose short run scores best (validation accuracy, else
+    −validation loss; among ties within 0.01, a search down takes the lowest rate, a search up the lowest
+    final training loss), and scale the attempt's
+    learning rate by it. A factor search on a short budget with rollback: the full attempt then restarts
+    from the same weights (Bergstra & Bengio 2012 search the rate on a log grid; seed 002: "try 0.1, 0.01,
+    0.001"). The choice is memoized, so an attempt that re-applies a kept search gets the same rate."""
+    from ..backend import Generator
+    from ..train.trainer import Trainer
+    from .checks import USUAL_LR
+
+    if ctx.train is None or ctx.loss_fn is None:
+        return None
+    lr = _lr(ctx)
+    factors = _search_factors(ctx, factors)
+    if not factors:
+        return None
+    key = (label, lr, tuple(ctx.applied))
+    if key not in ctx.memo:
+        short = max(1, round(ctx.epochs / 4))
+        results = []
+        for f in factors:
+            m, o, sch = copy.deepcopy((ctx.model, ctx.optimizer, ctx.scheduler))
+            if ctx.structure_changed:
+                o = rebuild_optimizer(o, m.parameters())
+            probe = RepairContext(model=m, optimizer=o, scheduler=sch)
+            _scale_lr(probe, f)
+            tr = Trainer(m, ctx.loss_fn, o, scheduler=sch, clip_grad_norm=ctx.clip_grad_norm, l1=ctx.l1, l2=ctx.l2,
+                         generator=Generator(0))
+            try:
+                with xp.errstate(all="ignore"):
+                    hist = tr.fit(ctx.train, ctx.val, epochs=short, batch_size=ctx.batch_size)
+                score, _ = _score(tr, ctx.train, ctx.val)
+                last = hist.rows[-1].get("loss", math.inf) if hist.rows else math.inf
+            except (ValueError, FloatingPointError, RuntimeError):
+                score, last = -math.inf, math.inf
+            results.append((f, score, last if math.isfinite(last) else math.inf))
+        top_score = max(r[1] for r in results)
+        if top_score == -math.inf:
+            ctx.memo[key] = None
+        else:
+            # ties (within 0.01, about one sample of a 100-sample validation set): a search down takes the
+            # lowest tied rate (a short run cannot show a divergence that comes later; a rate that is too low
+            # shows as a run still improving, which the repair then trains longer); a search up takes the tied
+            # rate with the lowest training loss
+            near = [r for r in results if r[1] >= top_score - 0.01]
+            pick = min(near, key=lambda r: r[0]) if label == "down" else min(near, key=lambda r: r[2])
+            ctx.memo[key] = (pick[0], results)
+    found = ctx.memo[key]
+    if found is None:
+        return None
+    f, results = found
+    _scale_lr(ctx, f)
+    tried = ", ".join(f"{lr * g:.3g}: {sc:.3g}" for g, sc, _ in results)
+    if f == 1.0:
+        return f"searched the learning rate on a short budget ({tried}) and kept it at {lr:g}"
+    return f"searched the learning rate on a short budget ({tried}) and set it to {lr * f:.3g} (was {lr:g})"
+
+
+def _search_factors(ctx, factors):
+    """The factors whose rate stays between a tenth of the optimizer's usual range's bottom and its top (a
+    search is not a licence to leave the range further); none unless one of them changes the rate."""
+    from .checks import USUAL_LR
+
+    lr = _lr(ctx)
+    low, top = USUAL_LR.get(type(getattr(ctx.optimizer, "base_optimizer", ctx.optimizer)).__name__, (1e-6, 10.0))
+    kept = [f for f in factors if low / 10 <= lr * f <= top]
+    return kept if any(f != 1.0 for f in kept) else []
+
+
+# the current rate (factor 1) is a candidate too: when other remedies of the same attempt removed the cause
+# (a re-initialization after init x5), the rate that was too high for the broken model may be right again
+_SEARCHES = {"search_lr_down": (1.0, 0.1, 0.01, 0.001), "search_lr_up": (1.0, 10.0, 100.0, 1000.0)}
+
+
+def search_lr_down(ctx):
+    return _search_lr(ctx, _SEARCHES["search_lr_down"], "down")
+
+
+def search_lr_up(ctx):
+    return _search_lr(ctx, _SEARCHES["search_lr_up"], "up")
+
+
+def resplit_stratified(ctx):
+    """Pool the training and validation sets and split them again at random, stratified by class, with
+    the same validation size (seed 003, "Unrepresentative Validation Dataset": the split, not the model,
+    is at fault). Only when the validation set is the unrepresentative one: a training class missing from
+    it, a validation class missing from training, or class proportions at total variation > 0.25 while the
+    training set itself is not imbalanced beyond 10:1 (then the training set is to blame, and moving
+    validation samples into it would hide that). The attempt's score is then measured on the new
+    validation set; the repair summary says so (``data_changed``)."""
+    from .checks import _classes, data_arrays
+
+    tr, va = data_arrays(ctx.train), data_arrays(ctx.val)
+    if tr is None or va is None or not isinstance(ctx.train, (tuple, list)) or ctx.data_changed:
+        return None
+    ct, cv = _classes(tr[1]), _classes(va[1])
+    if ct is None or cv is None:
+        return None
+    k = max(len(ct), len(cv))
+    ct, cv = xp.pad(ct, (0, k - len(ct))), xp.pad(cv, (0, k - len(cv)))
+    present = ct[ct > 0]
+    train_imbalanced = present.size > 0 and present.max() / present.min() > 10
+    missing = bool(((ct > 0) & (cv == 0)).any() or ((cv > 0) & (ct == 0)).any())
+    tv = float(0.5 * xp.abs(ct / ct.sum() - cv / cv.sum()).sum())
+    if not (missing or (tv > 0.25 and not train_imbalanced)):
+        return None
+    X, y = xp.concatenate([tr[0], va[0]]), xp.concatenate([tr[1], va[1]])
+    frac = len(va[1]) / len(y)
+    from ..backend import Generator
+
+    rng = Generator(0)  # the same split in every attempt, whatever the doctor's generator has drawn
+    val_idx = []
+    for c in xp.flatnonzero(xp.bincount(y.astype(xp.int64))):
+        idx = xp.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        val_idx.append(idx[:int(round(frac * len(idx)))])
+    val_idx = xp.sort(xp.concatenate(val_idx))
+    mask = xp.zeros(len(y), dtype=bool)
+    mask[val_idx] = True
+    ctx.train, ctx.val = (X[~mask], y[~mask]), (X[mask], y[mask])
+    ctx.data_changed = (f"pooled training and validation ({len(y)} samples) and split them again at random, "
+                        f"stratified by class ({int((~mask).sum())} / {int(mask.sum())}); the score is measured "
+                        f"on the new validation set")
+    return ctx.data_changed
+
+
 def reweight_classes(ctx):
     """Weight each class c by n/(k·n_c) (n training samples, k classes present, n_c of class c) in a
     CrossEntropyLoss that has no weights yet, when the largest/smallest training class count exceeds 10
@@ -624,14 +761,14 @@ REMEDIES = {
     "add_weight_decay": add_weight_decay, "early_stop": early_stop, "standardize_inputs": standardize_inputs,
     "remove_final_softmax": remove_final_softmax, "lower_input_dropout": lower_input_dropout,
     "reduce_regularization": reduce_regularization, "train_longer": train_longer, "widen_model": widen_model,
-    "reweight_classes": reweight_classes,
+    "reweight_classes": reweight_classes, "search_lr_down": search_lr_down, "search_lr_up": search_lr_up,
+    "resplit_stratified": resplit_stratified,
 }
 # advice the doctor gives but cannot carry out itself (the data must change)
 ADVICE = {
-    "resplit_stratified": "split train/validation again, stratified by class, with enough validation samples",
     "augment_data": "collect more training data or augment it (seed 003 'Data augmentation')",
 }
-_LR_CHANGES = ("scale_lr_down", "scale_lr_up", "lr_find")
+_LR_CHANGES = ("scale_lr_down", "scale_lr_up", "lr_find", "search_lr_down", "search_lr_up")
 # problems a change of the step size can fix: an attempt that only brings these is worth building on
 _DYNAMICS = {"nan_loss", "lr_too_high", "exploding_gradients", "dead_relu"}
 # remedies that only make sense together with another one for the same finding
@@ -670,6 +807,28 @@ def _better(new, old) -> bool:
     return new > old + max(0.005, 0.01 * abs(old)) if old < 0 else new > old + 0.005
 
 
+def _still_improving(history, epochs) -> bool:
+    """Whether a run was still making progress when it ended: it ran all its ``epochs`` (early stopping
+    did not end it) and, in the last quarter of its epochs (at least 2), its validation loss reached a new
+    low (1% below the earlier minimum) or its validation accuracy beat the earlier best by 0.005; without
+    validation data, its training loss fell ≥ 10% over that quarter."""
+    rows = getattr(history, "rows", None) or []
+    if len(rows) < 4 or len(rows) < epochs:
+        return False
+    tail = max(2, len(rows) // 4)
+    va = [r.get("val_accuracy") for r in rows]
+    vl = [r.get("val_loss") for r in rows]
+    has_vl = all(v is not None and math.isfinite(v) for v in vl)
+    if has_vl and min(vl[-tail:]) < 0.99 * min(vl[:-tail]):
+        return True  # the validation loss still reaches new lows
+    if all(v is not None and math.isfinite(v) for v in va):
+        return max(va[-tail:]) > max(va[:-tail]) + 0.005
+    if has_vl:
+        return False
+    tl = [r.get("loss", math.nan) for r in rows]
+    return all(math.isfinite(v) for v in tl) and tl[-1] < 0.9 * tl[-tail - 1]
+
+
 def _severe(findings):
     return [f for f in findings if severity_rank(f.severity) >= 1]
 
@@ -699,13 +858,21 @@ def _install(trainer, ctx):
 def _choose(ctx, problems, tried):
     """Apply to ``ctx``, for each problem (worst first), its first remedy that is untried and applies;
     returns [(name, description, code)]."""
-    plan = []
+    plan, search = [], None
     for f in problems:
         for name in f.remedies:
             if name not in REMEDIES or name in tried or name in ctx.applied:
                 continue
             if name in _LR_CHANGES and any(p[0] in _LR_CHANGES for p in plan):
                 continue  # one new change of the learning rate per attempt (on top of a kept one is fine)
+            if name in _SEARCHES:
+                if not _search_factors(ctx, _SEARCHES[name]):
+                    continue
+                # a search runs last, on the attempt as the other remedies leave it (after a re-init, the
+                # old rate may be right again)
+                search = (name, f.code)
+                plan.append((name, None, f.code))
+                break
             desc = apply_remedy(name, ctx)
             if desc is None:
                 continue
@@ -718,13 +885,18 @@ def _choose(ctx, problems, tried):
         # new weights overwrote the rolled-back ones: the rollback did nothing
         plan = [p for p in plan if p[0] != "rollback"]
         ctx.applied = [n for n in ctx.applied if n != "rollback"]
+    if search is not None:
+        desc = apply_remedy(search[0], ctx)
+        plan = [(n, desc, c) if n == search[0] else (n, d, c) for n, d, c in plan if n != search[0] or desc]
     return plan
 
 
 def _attempt(trainer, doctor, ctx, train, val, batch_size, shuffle):
-    """Train the attempt in ``ctx`` on ``trainer``; returns (score, evaluation, findings, history, stats)."""
+    """Train the attempt in ``ctx`` on ``trainer`` (on ``ctx.train``/``ctx.val``: a data remedy may have
+    split them again); returns (score, evaluation, findings, history, stats)."""
     if ctx.structure_changed:
         _replace_in_place(ctx.optimizer, rebuild_optimizer(ctx.optimizer, ctx.model.parameters()))
+    train, val = ctx.train, ctx.val
     saved_callbacks = trainer.callbacks
     _install(trainer, ctx)
     doctor._in_repair = True
@@ -758,16 +930,23 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
     base_score, base_eval = _score(trainer, train, val)
     best = {"score": base_score, "findings": list(doctor.findings), "history": trainer.history, "objects": None,
             "stats": doctor.monitor.stats, "applied": [], "epochs": epochs,
-            "settings": (trainer.clip_grad_norm, trainer.l1, trainer.l2), "loss_fn": trainer.loss_fn}
+            "settings": (trainer.clip_grad_norm, trainer.l1, trainer.l2), "loss_fn": trainer.loss_fn,
+            "data": None}
     user_loss = trainer.loss_fn
     current = best
-    tried, log = set(), []
+    tried, log, memo = set(), [], {}
+
+    def fresh():
+        c = _context(doctor, trainer, train, val, epochs, healthy)
+        c.batch_size, c.memo = batch_size, memo
+        return c
+
     for rnd in range(max_rounds):
         problems = _severe(current["findings"])
         if not problems:
             break
         trainer.loss_fn = user_loss  # each attempt starts from the user's loss (a remedy may weight it)
-        ctx = _context(doctor, trainer, train, val, epochs, healthy)
+        ctx = fresh()
         kept = [(n, apply_remedy(n, ctx)) for n in current["applied"]]
         plan = _choose(ctx, problems, tried)
         if not plan or all(n in _MODIFIERS for n, _, _ in plan):
@@ -790,7 +969,8 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
         }
         result = {"score": score, "findings": findings, "history": history,
                   "objects": (ctx.model, ctx.optimizer, ctx.scheduler), "stats": stats, "applied": list(ctx.applied),
-                  "epochs": ctx.epochs, "settings": (ctx.clip_grad_norm, ctx.l1, ctx.l2), "loss_fn": ctx.loss_fn}
+                  "epochs": ctx.epochs, "settings": (ctx.clip_grad_norm, ctx.l1, ctx.l2), "loss_fn": ctx.loss_fn,
+                  "data": (ctx.train, ctx.val, ctx.data_changed) if ctx.data_changed else None}
         if _better(score, best["score"]):
             entry["accepted"] = True
             best = current = result
@@ -803,6 +983,36 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
             tried.update(n for n, _, _ in plan if n not in _MODIFIERS)
             current = best
         log.append(entry)
+    # a remedy that is still buying progress when its run ends (validation accuracy still rising, or the
+    # training loss still falling without the validation loss turning) gets more epochs: twice, then four
+    # times the repaired run's, up to 4x the user's, kept only when the score improves
+    extensions, tried_longer = 0, []
+    while (_severe(doctor.original_findings) and extensions < 2 and best["epochs"] * 2 <= 4 * epochs
+           and _still_improving(best["history"], best["epochs"])):
+        extensions += 1
+        trainer.loss_fn = user_loss
+        ctx = fresh()
+        for n in best["applied"]:
+            apply_remedy(n, ctx)
+        d = apply_remedy("train_longer", ctx)
+        score, ev, findings, history, stats = _attempt(trainer, doctor, ctx, train, val, batch_size, shuffle)
+        entry = {"round": len(log) + 1, "applied": [{"remedy": "train_longer", "for": "still improving",
+                                                     "change": d}],
+                 "kept_from_before": [a for a in best["applied"]], "score_before": best["score"],
+                 "score_after": score, "metric": log[0]["metric"] if log else (
+                     "val_accuracy" if val is not None and "accuracy" in ev else "val_loss" if val is not None
+                     else "train"),
+                 "codes_before": sorted(f.code for f in _severe(best["findings"])),
+                 "codes_after": sorted(f.code for f in _severe(findings)), "accepted": False, "extension": True}
+        tried_longer.append(entry)
+        if not _better(score, best["score"]):
+            break  # recorded in repair_summary["extensions"]; the rounds list what the repair kept or explored
+        entry["accepted"] = True
+        log.append(entry)
+        best = {"score": score, "findings": findings, "history": history,
+                "objects": (ctx.model, ctx.optimizer, ctx.scheduler), "stats": stats, "applied": list(ctx.applied),
+                "epochs": ctx.epochs, "settings": (ctx.clip_grad_norm, ctx.l1, ctx.l2), "loss_fn": ctx.loss_fn,
+                "data": (ctx.train, ctx.val, ctx.data_changed) if ctx.data_changed else None}
     # leave the best run in the user's objects and in the trainer
     if best["objects"] is not None:
         m, o, s = best["objects"]
@@ -824,5 +1034,9 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
     doctor.repairs = log
     doctor.repair_summary = {"rounds": len(log), "applied": best["applied"], "score_first": base_score,
                              "score_final": best["score"], "epochs": best["epochs"],
-                             "metric": log[0]["metric"] if log else None}
+                             "metric": log[0]["metric"] if log else None,
+                             "data_changed": best["data"][2] if best["data"] else None,
+                             "extensions": tried_longer}
+    # a kept re-split: the data the repaired model was trained and scored on (the user's split was the fault)
+    doctor.repaired_data = best["data"][:2] if best["data"] else None
     return trainer.history

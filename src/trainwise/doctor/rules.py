@@ -502,12 +502,44 @@ def rule_overfitting(stats, thresholds=None) -> list:
                             f"{va[-1]:.3g} since epoch {start + 1}")
     if found is None:
         return []
+    rep = _represented_gap(stats.get("class_accuracy"), 10.0)  # 10: the data check's imbalance threshold
+    if rep is not None:
+        ev.update(rep)
+        if "represented_train_accuracy" in rep:
+            ev["represented_gap_threshold"] = _t(thresholds, "overfit_acc_gap_high" if
+                                                 rep["represented_train_accuracy"] > 0.9 else "overfit_acc_gap")
     es = stats.get("early_stopping") or {}
     severity = "warning"
     if es.get("restore_best_weights") and es.get("best_epoch") is not None:
         ev["early_stopping_restored_epoch"] = es["best_epoch"]
         severity = "info"
     return [Finding(OVERFITTING, severity, found[1], epoch=found[0], evidence=ev)]
+
+
+def _represented_gap(ca, imbalance):
+    """The training − validation accuracy gap over the classes the training set represents: a class c with
+    n_c ≥ max_c n_c / ``imbalance`` training samples and a training share at least half its validation share
+    (sample-weighted over those classes' samples). A split whose class distributions differ makes a gap on
+    the under-represented classes whatever the model does; a gap that persists on the represented classes
+    is the model's (it memorized its training samples). None without per-class scores or represented classes."""
+    if not ca or not ca.get("train") or not ca.get("val"):
+        return None
+    nt, nv = _a(ca["train_counts"]), _a(ca["val_counts"])
+    k = min(len(nt), len(nv))
+    nt, nv = nt[:k], nv[:k]
+    if nt.sum() == 0 or nv.sum() == 0:
+        return None
+    pt, pv = nt / nt.sum(), nv / nv.sum()
+    ok = (nt > 0) & (nv > 0) & (nt >= nt.max() / imbalance) & (pt >= 0.5 * pv)
+    if not ok.any():
+        return {"represented_classes": []}
+    at = _a([a if a is not None else 0.0 for a in ca["train"][:k]])
+    av = _a([a if a is not None else 0.0 for a in ca["val"][:k]])
+    tr_acc = float((at * nt)[ok].sum() / nt[ok].sum())
+    va_acc = float((av * nv)[ok].sum() / nv[ok].sum())
+    return {"represented_classes": [int(c) for c in xp.flatnonzero(ok)], "represented_train_accuracy": tr_acc,
+            "represented_val_accuracy": va_acc, "represented_gap": tr_acc - va_acc,
+            "represented_val_share": float(pv[ok].sum())}
 
 
 def rule_underfitting(stats, thresholds=None) -> list:
@@ -655,7 +687,7 @@ def rank_findings(findings: list) -> list:
         possible = CAUSES.get(f.code, ())
         if f.code == LR_TOO_HIGH and f.evidence.get("form") == "oscillation":
             possible = possible + OSCILLATION_CAUSES
-        if f.code == OVERFITTING:
+        if f.code == OVERFITTING and not _gap_is_the_models(f):
             possible = possible + split_causes
         if (f.code == UNREPRESENTATIVE_VALIDATION and f.evidence.get("train_to_blame")
                 and set(f.evidence.get("problems") or ()) <= {"proportions"}):
@@ -668,6 +700,15 @@ def rank_findings(findings: list) -> list:
     out.sort(key=lambda f: (-severity_rank(f.severity), _ORDER.index(f.code) if f.code in _ORDER else 99,
                             _order_step(f)))
     return out
+
+
+def _gap_is_the_models(f) -> bool:
+    """An overfitting finding whose accuracy gap persists on the classes the training set represents
+    (``represented_gap`` ≥ AUTOTRAINER's test_not_well gap: 0.07 above 0.9 training accuracy, else 0.1):
+    the split's class distribution does not explain it, the model memorized (a big model on a small set
+    that is also imbalanced by chance is both). Both findings then stay warnings."""
+    g, need = f.evidence.get("represented_gap"), f.evidence.get("represented_gap_threshold")
+    return g is not None and need is not None and g >= need
 
 
 def _from_start(f) -> bool:
