@@ -15,12 +15,16 @@ notes toggled on its own, every other setting kept (removed if the recipe has
 it, added if not), so each row says what that technique is worth *given the
 others*. ``--parts torch`` runs the repository's recipe with the PyTorch
 reference models too (the same architectures, written here), as a check of
-the numbers and of the speed on the same machine.
+the numbers and of the speed on the same machine; ``--parts torch-init``
+runs them from trainwise's initial weights for each seed (copied by name),
+which separates the implementation from the draw of the initial weights.
 
 Usage::
 
     python bench/mnist1d_table.py --seeds 0 1 2                      # everything
     python bench/mnist1d_table.py --parts repo --models cnn gru      # a subset
+    python bench/mnist1d_table.py --parts repo torch torch-init --models gru   # implementation vs init draw
+    python bench/mnist1d_table.py --parts speed --models gru         # ms per step, trainwise vs PyTorch
     python bench/mnist1d_table.py --json runs.json                   # also save every run
     python bench/mnist1d_table.py --from-json a.json b.json --markdown docs/architectures.md
 
@@ -253,13 +257,31 @@ def torch_models():
     return {"logistic": Logistic, "mlp": MLP, "cnn": CNN, "gru": GRU}
 
 
-def train_once_torch(model_name: str, seed: int, data, steps: int = 6000, batch_size: int = 100) -> dict:
-    """The repository's recipe in PyTorch itself (one thread, float32)."""
+def trainwise_init_state(model_name: str, seed: int) -> dict:
+    """The initial weights ``train_once`` gives the repository-recipe model for ``seed``, by parameter name."""
+    model = MODELS[model_name](generator=tw.Generator(seed))
+    return {k: np.array(v) for k, v in model.state_dict().items()}
+
+
+def train_once_torch(model_name: str, seed: int, data, steps: int = 6000, batch_size: int = 100,
+                     same_init: bool = False) -> dict:
+    """The repository's recipe in PyTorch itself (one thread, float32).
+
+    With ``same_init`` the PyTorch model starts from trainwise's initial weights for ``seed``
+    (copied by name; the names are the same), so that a difference in the final accuracy is
+    the implementations', not the draw of the initial weights. The data order is the
+    repository's fixed one either way.
+    """
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     model = torch_models()[model_name]()
+    if same_init:
+        state = trainwise_init_state(model_name, seed)
+        if set(state) != set(model.state_dict()):
+            raise RuntimeError(f"parameter names differ: trainwise {sorted(state)}, torch {sorted(model.state_dict())}")
+        model.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     X, y = torch.tensor(data.X_train), torch.tensor(data.y_train)
     n = len(X)
@@ -321,8 +343,8 @@ def step_times(model_name: str, data, steps: int, repeats: int = 3) -> dict:
 
 def run(part: str, model_name: str, label: str, recipe: dict, seeds, data, steps, results, json_path):
     for seed in seeds:
-        if part == "torch":
-            res = train_once_torch(model_name, seed, data, steps)
+        if part in ("torch", "torch-init"):
+            res = train_once_torch(model_name, seed, data, steps, same_init=part == "torch-init")
         else:
             res = train_once(model_name, recipe, seed, data, steps)
         row = {"part": part, "model": model_name, "label": label, "recipe": describe({**REPO, **recipe}),
@@ -379,6 +401,29 @@ def render(results) -> str:
             ours = [r["seconds"] for (m, _), rs in repo.items() if m == model for r in rs]
             out.append(f"| {model} | {_seeds_cell(rows)} | {_mean(acc):.1f} | "
                        f"{_mean([r['seconds'] for r in rows]):.1f} | {_mean(ours):.1f} |")
+        out.append("")
+    same = _group(results, "torch-init")
+    if same:
+        out += ["Implementation or initial draw? PyTorch trained from trainwise's initial weights for the same seed "
+                "(copied by name), same recipe and batch order, against trainwise itself and against PyTorch from "
+                "its own `torch.manual_seed(seed)` init:", "",
+                "| model | seed | trainwise | PyTorch, trainwise's init | PyTorch, its own init |",
+                "|---|---|---|---|---|"]
+        for (model, label), rows in sorted(same.items(), key=lambda kv: order.index(kv[0][0])):
+            ours = {r["seed"]: r["test_acc"] for (m, _), rs in repo.items() if m == model for r in rs}
+            own = {r["seed"]: r["test_acc"] for (m, _), rs in ref.items() if m == model for r in rs}
+
+            def cell(d, k):
+                return f"{d[k]:.1f}" if k in d else "-"
+
+            for r in sorted(rows, key=lambda r: r["seed"]):
+                out.append(f"| {model} | {r['seed']} | {cell(ours, r['seed'])} | {r['test_acc']:.1f} | "
+                           f"{cell(own, r['seed'])} |")
+            acc = [r["test_acc"] for r in rows]
+            mine = [ours[r["seed"]] for r in rows if r["seed"] in ours]
+            theirs = [own[r["seed"]] for r in rows if r["seed"] in own]
+            out.append(f"| {model} | mean | {_mean(mine):.1f} | {_mean(acc):.1f} | "
+                       f"{f'{_mean(theirs):.1f}' if theirs else '-'} |")
         out.append("")
     speed = [r for r in results if r["part"] == "speed"]
     if speed:
@@ -453,7 +498,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--parts", nargs="+", default=["repo", "improved", "ablation"],
-                    choices=["repo", "improved", "ablation", "torch", "speed"])
+                    choices=["repo", "improved", "ablation", "torch", "torch-init", "speed"],
+                    help="torch: the repository's recipe in PyTorch, its own init; torch-init: the same from "
+                         "trainwise's initial weights for each seed; speed: ms per step, both, alternating")
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
                     help="seeds for the ablation (default: --seeds)")
     ap.add_argument("--steps", type=int, default=6000)
@@ -475,6 +522,10 @@ def main(argv=None) -> int:
         if "torch" in args.parts:
             for m in args.models:
                 run("torch", m, "repository recipe, PyTorch", {}, args.seeds, data, args.steps, results, args.json)
+        if "torch-init" in args.parts:
+            for m in args.models:
+                run("torch-init", m, "PyTorch, trainwise's init", {}, args.seeds, data, args.steps, results,
+                    args.json)
         if "speed" in args.parts:
             for m in args.models:
                 res = step_times(m, data, 100 if m == "gru" else 500)

@@ -292,3 +292,95 @@ def test_functional_recurrent_layer_and_errors():
         recurrent_layer("gru", x, tw.Tensor(np.zeros((3, 4))), *w)
     with pytest.raises(ValueError, match=r"rnn_cell: 'nonlinearity' must be 'tanh' or 'relu'; got 'elu'"):
         rnn_cell(x[0], h0, *w, nonlinearity="elu")
+
+
+# ------------------------------------------------ the fused whole-sequence GRU node (gru_layer)
+@pytest.mark.parametrize("bi,bias,bf", [(True, True, True), (False, True, False), (True, False, False)])
+def test_gru_scalar_input_matches_torch(bi, bias, bf):
+    """I = 1 (MNIST-1D read as a sequence) takes the outer-product path of the input projection."""
+    tm, m = _pair("GRU", 1, 5, num_layers=2, bidirectional=bi, batch_first=bf, bias=bias)
+    rng = np.random.default_rng(11)
+    D = 2 if bi else 1
+    x = rng.standard_normal((3, 7, 1) if bf else (7, 3, 1))
+    _compare("GRU", tm, m, x, [rng.standard_normal((2 * D, 3, 5))])
+
+
+def test_gru_layer_fused_directions_equal_separate_runs():
+    """Both directions in one loop (block-diagonal W_hh) give the numbers of two one-direction runs."""
+    from trainwise.nn.functional import gru_layer
+    rng = np.random.default_rng(12)
+    g = tw.nn.GRU(3, 4, bidirectional=True, dtype=np.float64, generator=tw.Generator(4))
+    wf, wb = g._layer_params(0, ""), g._layer_params(0, "_reverse")
+    x = tw.Tensor(rng.standard_normal((6, 2, 3)), requires_grad=True)
+    h0 = [tw.Tensor(rng.standard_normal((2, 4)), requires_grad=True) for _ in range(2)]
+    out, (lf, lb) = gru_layer(x, h0, [wf, wb], [False, True])
+    of, (lf1,) = gru_layer(x, h0[:1], [wf], [False])
+    ob, (lb1,) = gru_layer(x, h0[1:], [wb], [True])
+    np.testing.assert_allclose(out.data, np.concatenate([of.data, ob.data], axis=-1), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lb.data, ob.data[0], rtol=1e-13, atol=1e-15)   # reversed: its last state is at t = 0
+    np.testing.assert_allclose(lf.data, of.data[-1], rtol=1e-13, atol=1e-15)
+    p = rng.standard_normal(out.shape)
+    ((out * tw.Tensor(p)).sum() + (lb * lb).sum()).backward()
+    fused = [x.grad.copy()] + [h.grad.copy() for h in h0] + [q.grad.copy() for q in g.parameters()]
+    x.grad = None
+    for q in [*h0, *g.parameters()]:
+        q.grad = None
+    ((of * tw.Tensor(p[..., :4])).sum() + (ob * tw.Tensor(p[..., 4:])).sum() + (lb1 * lb1).sum()).backward()
+    sep = [x.grad] + [h.grad for h in h0] + [q.grad for q in g.parameters()]
+    for a, b in zip(fused, sep, strict=True):
+        assert relative_error(a, b) < 1e-12
+
+
+def test_gru_layer_frozen_parts_and_float32():
+    """Parents without requires_grad get no gradient; float32 in, float32 out, close to float64."""
+    rng = np.random.default_rng(13)
+    m = tw.nn.GRU(1, 8, bidirectional=True, batch_first=True, generator=tw.Generator(5))
+    m.weight_hh_l0.requires_grad = False
+    m.bias_ih_l0_reverse.requires_grad = False
+    x = rng.standard_normal((4, 10, 1)).astype(np.float32)
+    out, h = m(tw.Tensor(x))
+    assert out.dtype == np.float32 and h.dtype == np.float32 and out.shape == (4, 10, 16)
+    (out.sum() + (h * h).sum()).backward()
+    assert m.weight_hh_l0.grad is None and m.bias_ih_l0_reverse.grad is None
+    assert m.weight_hh_l0_reverse.grad.dtype == np.float32
+    m64 = tw.nn.GRU(1, 8, bidirectional=True, batch_first=True, dtype=np.float64)
+    m64.load_state_dict({k: v.astype(np.float64) for k, v in m.state_dict().items()})
+    out64, _ = m64(tw.Tensor(x.astype(np.float64)))
+    assert relative_error(out.data, out64.data) < 1e-5
+
+
+def test_gru_layer_gradcheck_and_errors():
+    from trainwise.nn.functional import gru_layer
+    g = tw.nn.GRU(1, 2, bidirectional=True, dtype=np.float64, generator=tw.Generator(6))
+    w = [g._layer_params(0, ""), g._layer_params(0, "_reverse")]
+    rng = np.random.default_rng(14)
+    x, h, hr = rng.standard_normal((4, 3, 1)), rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+
+    def f(x, h, hr):
+        out, (a, b) = gru_layer(x, [h, hr], w, [False, True])
+        return out.sum(axis=-1) + (a * b).sum()
+
+    assert gradcheck(f, x, h, hr, params=g.parameters()) < 1e-6
+    xt, ht = tw.Tensor(x), tw.Tensor(h)
+    with pytest.raises(ValueError, match=r"gru_layer: 'h0', 'weights' and 'reverse' must be lists of one length"):
+        gru_layer(xt, [ht], w, [False, True])
+    with pytest.raises(ValueError, match=r"gru_layer: 'x' must have shape \(T, N, input_size=1\); got shape \(4, 3\)"):
+        gru_layer(tw.Tensor(x[..., 0]), [ht], w[:1], [False])
+    with pytest.raises(ValueError, match=r"gru_layer: 'h0' must have shape \(3, 2\); got shape \(3, 5\)"):
+        gru_layer(xt, [tw.Tensor(np.zeros((3, 5)))], w[:1], [False])
+    with pytest.raises(ValueError, match=r"'b_ih' and 'b_hh' must be given for every direction or for none"):
+        gru_layer(xt, [ht], [(w[0][0], w[0][1], None, w[0][3])], [False])
+
+
+def test_gru_loops_restore_the_blas_thread_count():
+    """The time loops hold BLAS to one thread for small products and give the count back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    m = tw.nn.GRU(1, 4, bidirectional=True, generator=tw.Generator(7))
+    x = tw.Tensor(np.ones((3, 5, 1), dtype=np.float32))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = [c["num_threads"] for c in threadpoolctl.threadpool_info() if c["user_api"] == "blas"]
+        out, h = m(x)
+        (out.sum() + h.sum()).backward()
+        after = [c["num_threads"] for c in threadpoolctl.threadpool_info() if c["user_api"] == "blas"]
+    assert after == before
+    assert m.weight_hh_l0.grad is not None

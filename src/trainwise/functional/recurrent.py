@@ -35,14 +35,18 @@ LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000; g
 The weights of a cell are stacked gate by gate as in PyTorch: ``w_ih`` has
 shape (G·H, I) and ``w_hh`` (G·H, H) with G = 1, 3, 4 gates.
 
-Speed: ``recurrent_layer`` computes the input part W_ih x_t + b_ih for all
-time steps with one matrix product up front, then adds one graph node per
-time step whose forward is one matrix product (W_hh h) plus elementwise gate
-math and whose backward is hand-written. The weight gradients dW_hh, db_hh
-and the input-projection gradient are not accumulated step by step: each
-step writes its gate gradient into a shared buffer and the step at t = 0 (the
-last one reached going back in time) turns the buffer into dW_hh with a single
-matrix product.
+Speed. The GRU runs a whole layer, both directions at once, as one graph
+node (``gru_layer``): the loop over time is inside the node's forward, and its
+backward is a hand-written loop of backpropagation through time; the input
+projection, dW_hh, dW_ih and dx are each one matrix product over all steps
+(details in ``gru_layer``). The Elman RNN and the LSTM (``recurrent_layer``)
+compute the input part W_ih x_t + b_ih for all time steps with one matrix
+product up front, then add one graph node per time step whose forward is one
+matrix product (W_hh h) plus elementwise gate math and whose backward is
+hand-written. Their weight gradients dW_hh, db_hh and the input-projection
+gradient are not accumulated step by step: each step writes its gate gradient
+into a shared buffer and the step at t = 0 (the last one reached going back
+in time) turns the buffer into dW_hh with a single matrix product.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ from ..backend import xp
 from ..tensor import Tensor, is_grad_enabled, make
 from .linear import linear
 
-__all__ = ["rnn_cell", "gru_cell", "lstm_cell", "recurrent_layer"]
+__all__ = ["rnn_cell", "gru_cell", "lstm_cell", "recurrent_layer", "gru_layer"]
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 
@@ -294,6 +298,7 @@ def recurrent_layer(mode: str, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor
 
     The input projection X W_ihᵀ + b_ih for all steps is one fused ``linear``
     node (pass it as ``xw`` if already computed); then one node per step.
+    Mode "gru" without ``xw`` runs as one node instead (``gru_layer``).
     Example: ``out, hT = recurrent_layer("gru", x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0)``.
     """
     if mode not in GATES:
@@ -306,6 +311,11 @@ def recurrent_layer(mode: str, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor
         if x.ndim != 3 or x.shape[-1] != w_ih.shape[1]:
             raise ValueError(f"recurrent_layer: 'x' must have shape (T, N, input_size={w_ih.shape[1]}); "
                              f"got shape {x.shape}")
+        if mode == "gru":
+            if h0.shape != (x.shape[1], H):
+                raise ValueError(f"recurrent_layer: 'h0' must have shape {(x.shape[1], H)}; got shape {h0.shape}")
+            out, (last,) = gru_layer(x, [h0], [(w_ih, w_hh, b_ih, b_hh)], [reverse])
+            return out, last
         xw = linear(x, w_ih, b_ih)
     want = (xw.shape[1], 2 * H if mode == "lstm" else H)
     if h0.shape != want:
@@ -406,3 +416,310 @@ def recurrent_layer(mode: str, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor
 
     out = make(out_data, tuple(nodes), gather_backward, "sequence")
     return out, prev
+
+
+# ------------------------------------------- the GRU over a whole sequence, one node
+_BLAS = None
+_SMALL_PRODUCT = 1 << 22   # multiply-adds under which a per-step product runs on one BLAS thread
+
+
+class _OneBlasThread:
+    """Run the block with NumPy's BLAS on one thread (threadpoolctl, ~1 µs a call; a no-op when
+    the BLAS already has one thread or cannot be reached), restoring the count after.
+
+    Why: a time step's product (e.g. 192 × 65 × 128 = 1.6 M multiply-adds, 50 µs) is too short
+    for a second thread to pay for waking it, and on a machine whose cores are busy each of
+    the 80 products per step waited for a free core: at two threads under load the GRU step
+    took 476 ms against 150 ms with the loops held to one thread (load average 5, interleaved).
+    """
+
+    def __init__(self, active):
+        self.active = active
+        self.saved = []
+
+    def __enter__(self):
+        global _BLAS
+        if not self.active:
+            return self
+        if _BLAS is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+
+                _BLAS = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+            except Exception:  # threadpoolctl missing or unable to read this BLAS: leave it alone
+                _BLAS = ()
+        for c in _BLAS:
+            n = c.get_num_threads()
+            if n and n > 1:
+                c.set_num_threads(1)
+                self.saved.append((c, n))
+        return self
+
+    def __exit__(self, *exc):
+        for c, n in self.saved:
+            c.set_num_threads(n)
+        self.saved = []
+        return False
+
+def _interleave(mats, D, H):
+    """Per-direction gate blocks (3H, ...) -> the fused layout (3·D·H, ...), row g·D·H + d·H + j."""
+    if D == 1:
+        return mats[0]
+    return xp.stack([m.reshape((3, H) + m.shape[1:]) for m in mats], axis=1).reshape((3 * D * H,) + mats[0].shape[1:])
+
+
+def _split(a, D, H):
+    """Inverse of ``_interleave`` along the first axis: the fused (3·D·H, ...) back to D blocks (3H, ...)."""
+    if D == 1:
+        return [a]
+    a = a.reshape((3, D, H) + a.shape[1:])
+    return [a[:, d].reshape((3 * H,) + a.shape[3:]) for d in range(D)]
+
+
+def _gru_forward_loop(T, K, w_f, S, gx, gh, RZ, n, dlt, M, AA, omz):
+    """The time loop of ``gru_layer``'s forward (see there); with M given it also forms the
+    backward's factors M[s] = [A·hn·r(1-r), (h-n)·z(1-z), A·r] and AA[s] = A."""
+    dot, add, mul, sub, tanh = xp.dot, xp.add, xp.multiply, xp.subtract, xp.tanh
+    K2 = 2 * K
+    train = M is not None
+    for s in range(T):
+        dot(w_f, S[s], out=gh)
+        g_s = gx[s]
+        rz = add(g_s[:K2], gh[:K2], out=RZ[s])
+        tanh(rz, out=rz)
+        rz += 1
+        rz *= 0.5
+        r, z, hn = rz[:K], rz[K:], gh[K2:]
+        mul(r, hn, out=n)
+        n += g_s[K2:]
+        tanh(n, out=n)
+        h = S[s, :K]
+        sub(h, n, out=dlt)                        # h' = n + z (h - n)
+        dlt *= z
+        add(n, dlt, out=S[s + 1, :K])
+        if train:
+            m = M[s]
+            sub(1, z, out=omz)
+            mul(dlt, omz, out=m[K:K2])            # z(h - n)(1 - z)
+            a = mul(n, n, out=AA[s])
+            sub(1, a, out=a)
+            a *= omz                              # A
+            mn = mul(a, r, out=m[K2:])            # A r
+            mr = sub(1, r, out=m[:K])
+            mr *= mn
+            mr *= hn                              # A r (1 - r) hn
+
+
+def gru_layer(x: Tensor, h0, weights, reverse):
+    """One GRU layer over a whole sequence, in one or both directions, as one graph node.
+
+    ``x``: (T, N, I), time first; ``h0``: a list of D initial states (N, H);
+    ``weights``: a list of D tuples ``(w_ih, w_hh, b_ih, b_hh)`` (biases both
+    given or both None); ``reverse``: a list of D bools (True runs that
+    direction from t = T-1 down to 0). Returns ``(output, last)``: output
+    (T, N, D·H) holds the directions' hidden states side by side in input
+    order (as ``torch.nn.GRU``'s output), ``last`` the list of D final states (N, H).
+
+    The arithmetic is the GRU cell of the module docstring (Cho et al. 2014,
+    PyTorch's gate order); the gradients are backpropagation through time,
+    derived by hand and checked against ``torch.nn.GRU`` and finite
+    differences (tests/test_rnn.py). How it is fast:
+
+    * The D directions run in one loop as one GRU of hidden size K = D·H whose
+      W_hh is block-diagonal, rows in gate order [r_1 … r_D | z_1 … z_D | n_1 … n_D],
+      so the cell's elementwise math is unchanged; a reversed direction reads
+      its input projection flipped in time. (The zero blocks add exact zeros.)
+      One loop instead of two halves the Python work per step.
+    * Everything is kept transposed, (features, N) per step and (T, features, N)
+      per sequence: a gate's block of rows is then one contiguous array, and
+      no ufunc call walks a strided slice.
+    * The input projection W_ih xᵀ for all steps is computed before the loop
+      (for I = 1 a broadcast product; else one batched matrix product). All biases but
+      b_in ride in the recurrent product as an extra column of W_hh against a
+      constant row of ones under the state (b_hr and b_hz add to b_ir and b_iz;
+      b_hn sits inside r ⊙ (W_hn h + b_hn)). The rows of W_hh and W_ih for r
+      and z are halved, so σ(a) = ½(1 + tanh(a/2)) needs no extra multiply
+      (exact: a power of 2). A step is one product and ten ufunc calls into
+      preallocated buffers.
+    * Backward: with g = dL/dh' and A = (1 - z)(1 - n²), the pre-activation
+      gradients are dL/d(a_r, a_z, hn) = g ⊙ [A·hn·r(1 - r), (h - n)·z(1 - z), A·r]
+      (hn = W_hn h + b_hn, a_n's gradient g ⊙ A) and dL/dh = g ⊙ z + W_hhᵀ dL/d(gh).
+      The bracket does not depend on g, so the forward forms it while each
+      step's arrays are in cache (when a gradient will be needed); a backward
+      step is then one broadcast product, one product with W_hhᵀ and three ufunc
+      calls. [dW_hh | db_hh] (the ones row gives db_hh), dW_ih, db_ih and dx are
+      each one batched product or sum over all steps after the loop.
+    * The two time loops hold NumPy's BLAS to one thread when a step's product
+      is small (``_OneBlasThread``).
+
+    Example: ``out, (hT,) = gru_layer(x, [h0], [(gru.weight_ih_l0, gru.weight_hh_l0, None, None)], [False])``.
+    """
+    D = len(weights)
+    if not (len(h0) == len(reverse) == D and D in (1, 2)):
+        raise ValueError(f"gru_layer: 'h0', 'weights' and 'reverse' must be lists of one length, 1 or 2; "
+                         f"got lengths {len(h0)}, {D}, {len(reverse)}")
+    H = weights[0][1].shape[1]
+    I = weights[0][0].shape[1]
+    has_b = weights[0][2] is not None
+    for w_ih, w_hh, b_ih, b_hh in weights:
+        if w_hh.shape != (3 * H, H) or w_ih.shape != (3 * H, I):
+            raise ValueError(f"gru_layer: 'w_ih', 'w_hh' must have shapes (3·H, I), (3·H, H) with one H and I "
+                             f"for every direction; got {w_ih.shape}, {w_hh.shape}")
+        if (b_ih is None) != (not has_b) or (b_hh is None) != (not has_b):
+            raise ValueError("gru_layer: 'b_ih' and 'b_hh' must be given for every direction or for none")
+    if x.ndim != 3 or x.shape[-1] != I:
+        raise ValueError(f"gru_layer: 'x' must have shape (T, N, input_size={I}); got shape {x.shape}")
+    T, N = x.shape[0], x.shape[1]
+    for h in h0:
+        if h.shape != (N, H):
+            raise ValueError(f"gru_layer: 'h0' must have shape {(N, H)}; got shape {h.shape}")
+    K, K2 = D * H, 2 * D * H
+    kb = K + 1 if has_b else K                     # state rows, plus the row of ones for b_hn
+    xd = x.data
+    dt = xp.result_type(xd.dtype, h0[0].data.dtype, weights[0][1].data.dtype)
+    w_ih_c = _interleave([w[0].data for w in weights], D, H)
+    whh = [w[1].data for w in weights]
+    if D == 1:
+        w_hh_c = whh[0]
+    else:
+        # block-diagonal: direction d's gates read only direction d's state
+        w_hh_c = xp.zeros((3, D, H, D, H), dtype=whh[0].dtype)
+        for d in range(D):
+            w_hh_c[:, d, :, d, :] = whh[d].reshape(3, H, H)
+        w_hh_c = w_hh_c.reshape(3 * K, K)
+    w_f = xp.empty((3 * K, kb), dtype=w_hh_c.dtype)   # [W_hh | (0, 0, b_hn)], r and z rows halved
+    w_f[:, :K] = w_hh_c
+    w_f[:K2, :K] *= 0.5                            # (the ones column is filled below, already halved)
+    # input projection, transposed: gx[t] = W_ih x_tᵀ + b_ih (+ b_hr, b_hz), shape (3K, N), r and z rows
+    # halved (σ(a) = ½(1 + tanh(a/2))); the halving goes on the small weights, not the (T, 3K, N) product
+    scale = xp.ones((3 * K, 1), dtype=w_ih_c.dtype)
+    scale[:K2] = 0.5
+    xT = xd.transpose(0, 2, 1)
+    if I == 1:
+        # a scalar input per step (MNIST-1D read as a sequence): an outer product, for which a
+        # broadcast multiply is about ten times faster than a matrix product with inner size 1
+        gx = (w_ih_c * scale)[None] * xT
+    else:
+        gx = xp.matmul(w_ih_c * scale, xp.ascontiguousarray(xT))
+    if has_b:
+        b_ih_c = _interleave([w[2].data for w in weights], D, H)
+        b_hh_c = _interleave([w[3].data for w in weights], D, H)
+        # the biases of r and z ride in the recurrent product's ones column (halved, as their rows);
+        # b_hn too, since it sits inside r ⊙ (W_hn h + b_hn); only b_in is added to the projection
+        w_f[:K2, K] = (b_ih_c[:K2] + b_hh_c[:K2]) * 0.5
+        w_f[K2:, K] = b_hh_c[K2:]
+        gx[:, K2:] += b_ih_c[K2:, None]
+    g5 = gx.reshape(T, 3, D, H, N)
+    flipped = [d for d in range(D) if reverse[d]]
+    for d in flipped:
+        g5[:, :, d] = g5[::-1, :, d].copy()
+    # S[s] = [h_sᵀ; 1]: the fused state before loop step s (step s reads input time s, or T-1-s if reversed)
+    S = xp.empty((T + 1, kb, N), dtype=dt)
+    if has_b:
+        S[:, K] = 1
+    for d, h in enumerate(h0):
+        S[0, d * H:(d + 1) * H] = h.data.T
+    params = [p for w in weights for p in w if p is not None]
+    parents = (x, *h0, *params)
+    train = is_grad_enabled() and any(p.requires_grad for p in parents)
+    gh = xp.empty((3 * K, N), dtype=dt)           # [½ gh_r, ½ gh_z, hn]
+    RZ = xp.empty((T, K2, N), dtype=dt)           # [r, z] per step
+    n = xp.empty((K, N), dtype=dt)
+    dlt = xp.empty((K, N), dtype=dt)
+    if train:
+        # the factors of the backward that do not depend on dL/dh', formed while the step's
+        # arrays are in cache (see the docstring): M = [A·hn·r(1-r), (h-n)·z(1-z), A·r], A = (1-z)(1-n²)
+        M = xp.empty((T, 3 * K, N), dtype=dt)
+        AA = xp.empty((T, K, N), dtype=dt)
+        omz = xp.empty((K, N), dtype=dt)
+    dot, add, mul, sub, tanh = xp.dot, xp.add, xp.multiply, xp.subtract, xp.tanh
+    one_thread = _OneBlasThread(3 * K * kb * N < _SMALL_PRODUCT)
+    with one_thread:
+        _gru_forward_loop(T, K, w_f, S, gx, gh, RZ, n, dlt, M if train else None, AA if train else None,
+                          omz if train else None)
+    hs = S[:, :K]                                  # (T+1, K, N)
+    if not flipped:
+        out_data = hs[1:].transpose(0, 2, 1)
+    else:
+        out_data = xp.empty((T, N, K), dtype=dt)
+        out_data[...] = hs[1:].transpose(0, 2, 1)
+        for d in flipped:
+            sl = slice(d * H, (d + 1) * H)
+            out_data[:, :, sl] = hs[T:0:-1, sl].transpose(0, 2, 1)
+    if not train:
+        return Tensor(out_data), [Tensor(hs[T, d * H:(d + 1) * H].T) for d in range(D)]
+
+    def backward(GS):
+        # GS = dL/d(state) (T+1, K, N) in loop order; row 0 (the initial state) is never read through this node
+        gdt = GS.dtype
+        z, A = RZ[:, K:], AA
+        M4 = M.reshape(T, 3, K, N)
+        dGH = xp.empty((T, 3 * K, N), dtype=gdt)   # dL/d(gh) per step, gh = W_hh h + b_hh
+        dGH4 = dGH.reshape(T, 3, K, N)
+        G = xp.empty((T, K, N), dtype=gdt)        # dL/dh' per step: the output's part plus the carried part
+        carry = xp.zeros((K, N), dtype=gdt)
+        prod = xp.empty((K, N), dtype=gdt)
+        w_bt = xp.ascontiguousarray(w_hh_c.T)      # (K, 3K)
+        with one_thread:
+            for s in range(T - 1, -1, -1):
+                g = add(GS[s + 1], carry, out=G[s])
+                mul(g, M4[s], out=dGH4[s])
+                mul(g, z[s], out=carry)
+                carry += dot(w_bt, dGH[s], out=prod)
+        out = [None] * (1 + D)
+        if any(w[1].requires_grad or (has_b and w[3].requires_grad) for w in weights):
+            gw = xp.matmul(dGH, S[:-1].transpose(0, 2, 1)).sum(axis=0)   # (3K, kb): [dW_hh | db_hh]
+            gw_hh = gw[:, :K]
+            if D > 1:
+                gw_hh = gw_hh.reshape(3, D, H, D, H)
+                gw_hh = xp.stack([gw_hh[:, d, :, d, :] for d in range(D)], axis=1).reshape(3 * K, H)
+            gw_hh = _split(gw_hh, D, H)
+            gb_hh = _split(gw[:, K], D, H) if has_b else None
+        else:
+            gw_hh = gb_hh = [None] * D
+        # dL/d(gx) per step is dL/d(gh) but for n's block, which misses the factor r: written over dGH,
+        # whose work is done
+        dGX = dGH
+        mul(G, A, out=dGX[:, K2:])
+        d5 = dGX.reshape(T, 3, D, H, N)
+        for d in flipped:                          # back to input time order
+            d5[:, :, d] = d5[::-1, :, d].copy()
+        if x.requires_grad:
+            out[0] = xp.matmul(dGX.transpose(0, 2, 1), w_ih_c)
+        gw_ih = None
+        if any(w[0].requires_grad for w in weights):
+            gw_ih = _split(xp.matmul(dGX, xp.ascontiguousarray(xd)).sum(axis=0), D, H)
+        gb_ih = _split(dGX.sum(axis=0).sum(axis=1), D, H) if has_b else None
+        for d, h in enumerate(h0):
+            if h.requires_grad:
+                out[1 + d] = carry[d * H:(d + 1) * H].T
+        for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+            out.append(gw_ih[d] if w_ih.requires_grad else None)
+            out.append(gw_hh[d] if w_hh.requires_grad else None)
+            if has_b:
+                out.append(gb_ih[d] if b_ih.requires_grad else None)
+                out.append(gb_hh[d] if b_hh.requires_grad else None)
+        return tuple(out)
+
+    core = make(hs, parents, backward, "gru_layer")
+
+    def out_backward(g):
+        GS = xp.zeros((T + 1, K, N), dtype=g.dtype)
+        GS[1:] = g.transpose(0, 2, 1)
+        for d in flipped:
+            sl = slice(d * H, (d + 1) * H)
+            GS[T:0:-1, sl] = g[:, :, sl].transpose(0, 2, 1)
+        return (GS,)
+
+    out = make(out_data, (core,), out_backward, "gru_output")
+    lasts = []
+    for d in range(D):
+        sl = slice(d * H, (d + 1) * H)
+
+        def last_backward(g, sl=sl):
+            GS = xp.zeros((T + 1, K, N), dtype=g.dtype)
+            GS[T, sl] = g.T
+            return (GS,)
+
+        lasts.append(make(hs[T, sl].T, (core,), last_backward, "gru_last"))
+    return out, lasts

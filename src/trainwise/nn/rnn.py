@@ -32,7 +32,7 @@ import warnings
 
 from ..backend import get_default_dtype, get_generator, xp
 from ..functional.dropout import dropout
-from ..functional.recurrent import GATES, gru_cell, lstm_cell, recurrent_layer, rnn_cell
+from ..functional.recurrent import GATES, gru_cell, gru_layer, lstm_cell, recurrent_layer, rnn_cell
 from ..tensor import Tensor, concatenate, stack
 from .linear import check_size
 from .module import Module, Parameter
@@ -155,21 +155,29 @@ class RNNBase(Module):
         mode = self.mode
         finals = []
         layer_in = x
+        sfxs = ("", "_reverse")[:D]
         for k in range(L):
-            outs = []
-            for d, sfx in enumerate(("", "_reverse")[:D]):
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
-                idx = k * D + d
-                if h0 is None:
-                    s0 = zeros
-                elif lstm:
-                    s0 = concatenate([h0[idx], c0[idx]], axis=-1)
-                else:
-                    s0 = h0[idx]
-                out, last = recurrent_layer(mode, layer_in, s0, w_ih, w_hh, b_ih, b_hh, reverse=d == 1)
-                outs.append(out)
-                finals.append(last)
-            layer_in = outs[0] if D == 1 else concatenate(outs, axis=-1)
+            if mode == "gru":
+                # the whole layer, both directions in one loop, as one graph node (see ``gru_layer``)
+                s0 = [zeros if h0 is None else h0[k * D + d] for d in range(D)]
+                layer_in, lasts = gru_layer(layer_in, s0, [self._layer_params(k, sfx) for sfx in sfxs],
+                                            [False, True][:D])
+                finals.extend(lasts)
+            else:
+                outs = []
+                for d, sfx in enumerate(sfxs):
+                    w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
+                    idx = k * D + d
+                    if h0 is None:
+                        s0 = zeros
+                    elif lstm:
+                        s0 = concatenate([h0[idx], c0[idx]], axis=-1)
+                    else:
+                        s0 = h0[idx]
+                    out, last = recurrent_layer(mode, layer_in, s0, w_ih, w_hh, b_ih, b_hh, reverse=d == 1)
+                    outs.append(out)
+                    finals.append(last)
+                layer_in = outs[0] if D == 1 else concatenate(outs, axis=-1)
             if self.dropout > 0 and self.training and k < L - 1:
                 layer_in = dropout(layer_in, self.dropout, True, self.generator)
         output = layer_in
