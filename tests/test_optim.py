@@ -530,3 +530,107 @@ def test_work_buffers_grow_for_a_larger_parameter():
         ropt.step()
         for t, r in zip(tp, rp):
             np.testing.assert_allclose(t.data, r.detach().numpy(), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- threaded step
+SPLIT_CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.01, momentum=0.5, dampening=0.5, weight_decay=0.1, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.005, alpha=0.95, momentum=0.5, centered=True, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, weight_decay=0.05, amsgrad=True, maximize=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+def _split_run(name, kwargs, threads, chunk, monkeypatch):
+    from trainwise.optim import optimizer as optimizer_module
+
+    monkeypatch.setattr(optimizer_module, "blas_threads", lambda: threads)
+    rng = np.random.default_rng(3)
+    shapes = [(40, 50), (7,), (3001,), (5, 3)]
+    ps = [tw.Tensor(rng.normal(size=s).astype(np.float32), requires_grad=True) for s in shapes]
+    opt = TW[name](ps, **kwargs)
+    opt.flat_max_elements = 0  # the per-parameter path, where large parameters are split
+    opt.threads = None  # as many as the (patched) BLAS budget allows
+    opt.split_min_elements = 1000  # (40, 50) and (3001,) are cut into ranges; the others are not
+    opt.chunk_elements = chunk
+    for step in range(5):
+        for i, p in enumerate(ps):
+            missing = (step == 2 and i == 0) or (step == 3 and i == 2)
+            p.grad = None if missing else rng.normal(size=p.shape).astype(np.float32)
+        opt.step()
+    return ps, opt.state_dict()["state"]
+
+
+@pytest.mark.parametrize("name,kwargs", SPLIT_CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SPLIT_CONFIGS)])
+def test_threaded_split_is_bit_identical_to_one_thread(name, kwargs, monkeypatch):
+    # the rules are elementwise: updating a parameter range by range (ranges of at most
+    # ``chunk`` elements, on 1 to 3 threads) must give the numbers of one whole-array update
+    # bit for bit, state included (created at the first step)
+    ref_ps, ref_state = _split_run(name, kwargs, 1, 1 << 40, monkeypatch)
+    for threads, chunk in ((1, 700), (2, 1 << 40), (3, 700)):
+        ps, state = _split_run(name, kwargs, threads, chunk, monkeypatch)
+        for i, (a, b) in enumerate(zip(ref_ps, ps)):
+            assert a.data.dtype == b.data.dtype == np.float32
+            assert np.array_equal(a.data, b.data), f"{name} {threads} threads, chunk {chunk}: parameter {i} differs"
+        assert ref_state.keys() == state.keys()
+        for i in ref_state:
+            assert ref_state[i].keys() == state[i].keys()
+            for k, v in ref_state[i].items():
+                if isinstance(v, np.ndarray):
+                    assert v.shape == state[i][k].shape and np.array_equal(v, state[i][k]), (name, i, k)
+                else:
+                    assert v == state[i][k], (name, i, k)
+
+
+def test_threaded_split_reraises_a_worker_error(monkeypatch):
+    from trainwise.optim import optimizer as optimizer_module
+
+    class Picky(Optimizer):
+        def __init__(self, params):
+            super().__init__(params, dict(lr=0.1))
+
+        def _step_group(self, group):
+            def rule(param, grad, state, *, lr, scratch):
+                if param.size and param[0] == 1.0:  # only the second range of the parameter starts at 1
+                    raise FloatingPointError("range starting at 1.0")
+                param -= lr * grad
+
+            self.apply_rule(group, rule, lr=group["lr"])
+
+    monkeypatch.setattr(optimizer_module, "blas_threads", lambda: 2)
+    p = tw.Tensor(np.r_[np.zeros(2000), np.ones(2000)].astype(np.float32), requires_grad=True)
+    p.grad = np.ones(4000, dtype=np.float32)
+    opt = Picky([p])
+    opt.threads = 2
+    opt.flat_max_elements = 0
+    opt.split_min_elements = 1000
+    with pytest.raises(FloatingPointError, match="range starting at 1.0"):
+        opt.step()
+    p.data[2000] = 0.5  # the second range no longer raises: the pool works after an error
+    before = p.data.copy()
+    opt.step()
+    np.testing.assert_array_equal(p.data, before - np.float32(0.1))
+
+
+@pytest.mark.parametrize("threads,budget", [(1, 2), (2, 1), (None, 1)])
+def test_threaded_split_respects_the_thread_budget(threads, budget, monkeypatch):
+    # no worker thread unless both the optimizer (``threads``) and NumPy's BLAS budget allow one
+    from trainwise.optim import optimizer as optimizer_module
+
+    def refuse(jobs):
+        raise AssertionError("a worker thread was used")
+
+    monkeypatch.setattr(optimizer_module, "blas_threads", lambda: budget)
+    monkeypatch.setattr(optimizer_module._POOL, "run", refuse)
+    p = tw.Tensor(np.ones(5000, dtype=np.float32), requires_grad=True)
+    p.grad = np.ones(5000, dtype=np.float32)
+    opt = SGD([p], lr=0.5, momentum=0.9)
+    opt.threads, opt.flat_max_elements, opt.split_min_elements, opt.chunk_elements = threads, 0, 1000, 1000
+    opt.step()
+    opt.step()
+    np.testing.assert_array_equal(p.data, np.float32(1) - np.float32(0.5) - np.float32(0.5) * np.float32(1.9))

@@ -33,7 +33,10 @@ def adam_update_(param, grad, state: dict, *, lr: float, beta1: float, beta2: fl
     instead: v̂_t = max_{s≤t} v_s / (1 − β₂ᵗ). The notes (seed 002) call Adam
     "momentum (like RMSProp)" and "adaptive rates (like Momentum)": the
     parentheticals are swapped (seeds/ERRATA.md); the equations are right.
-    g is ∇J, or −∇J with ``maximize``. ``state`` holds ``"step"`` (t),
+    g is ∇J, or −∇J with ``maximize``. The last line is computed as
+    θ_t = θ_{t−1} − (η √c₂ / c₁) · m_t / (√v_t + ε √c₂), c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ:
+    the same step up to rounding, in one pass over the arrays fewer.
+    ``state`` holds ``"step"`` (t),
     ``"exp_avg"`` (m), ``"exp_avg_sq"`` (v) and ``"max_exp_avg_sq"`` (AMSGrad).
     """
     if "exp_avg" not in state:
@@ -60,12 +63,13 @@ def adam_update_(param, grad, state: dict, *, lr: float, beta1: float, beta2: fl
             vmax = state["max_exp_avg_sq"] = xp.zeros_like(param)
         xp.maximum(vmax, v, out=vmax)
         v = vmax
-    step_size = lr / (1.0 - beta1 ** step)
+    # η m̂/(√v̂ + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂) with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ: the same
+    # step with the bias corrections folded into two scalars, one pass over the arrays fewer
+    root_c2 = (1.0 - beta2 ** step) ** 0.5
     xp.sqrt(v, out=t)
-    t /= (1.0 - beta2 ** step) ** 0.5
-    t += eps
+    t += eps * root_c2
     xp.divide(m, t, out=t)
-    t *= step_size
+    t *= lr * root_c2 / (1.0 - beta1 ** step)
     param -= t
 
 

@@ -28,11 +28,20 @@ arrays (momentum, moments) live in flat buffers too; each parameter's
 reads see the same numbers. The rule is elementwise, so the result is the
 per-parameter update bit for bit. A step where some gradient is missing
 falls back to the per-parameter loop (on the same state views).
+
+Ranges (``_run_split``): on the per-parameter path, a parameter of at least
+``split_min_elements`` is updated in contiguous ranges of at most
+``chunk_elements``, so that the rule's passes find the range's arrays in cache;
+``threads`` (1 by default) lets the ranges run on the threads NumPy's BLAS is
+allowed. Elementwise rules make this the whole-array update bit for bit.
 """
 from __future__ import annotations
 
 import math
+import os
+import queue
 import sys
+import threading
 import weakref
 
 from ..backend import xp
@@ -77,6 +86,7 @@ class Optimizer:
         self._scratch: dict = {}
         self._flat: dict = {}
         self._flat_buffers = weakref.WeakValueDictionary()
+        self._split_scratch: list = []
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: 'params' must be an iterable of Tensors or dicts; got a single Tensor")
         params = list(params)
@@ -163,18 +173,7 @@ class Optimizer:
         the next call; a rule must be done with one before using it for the
         next parameter.
         """
-        a = p.data if isinstance(p, Tensor) else p
-        key = (a.shape, a.dtype, i)
-        view = self._scratch.get(key)
-        if view is None:
-            flat = self._scratch.get((a.dtype, i))
-            if flat is None or flat.size < a.size:
-                # a bigger buffer: the views of the old one are dropped with it
-                for k in [k for k in self._scratch if len(k) == 3 and k[1] == a.dtype and k[2] == i]:
-                    del self._scratch[k]
-                flat = self._scratch[(a.dtype, i)] = xp.empty(a.size, dtype=a.dtype)
-            view = self._scratch[key] = flat[: a.size].reshape(a.shape)
-        return view
+        return _scratch_view(self._scratch, p, i)
 
     def apply_rule(self, group: dict, rule, **hyper) -> None:
         """Run an update ``rule(param, grad, state, **hyper, scratch=...)`` over a group:
@@ -183,6 +182,7 @@ class Optimizer:
         if self.flat_step(group, rule, **hyper):
             return
         state, scratch = self.state, self.scratch
+        big = None
         for p in group["params"]:
             g = p.grad
             if g is None:
@@ -190,7 +190,81 @@ class Optimizer:
             s = state.get(p)
             if s is None:
                 s = state[p] = {}
-            rule(p.data, g, s, **hyper, scratch=scratch)
+            if p.data.size >= self.split_min_elements:
+                if big is None:
+                    big = []
+                big.append((p.data, g, s))
+            else:
+                rule(p.data, g, s, **hyper, scratch=scratch)
+        if big:
+            self._run_split(rule, big, hyper)
+
+    # ------------------------------------------------------- threaded step
+    # Parameters of at least this many elements are updated range by range, by all the
+    # threads NumPy's BLAS may use (see ``_run_split``). Below it the hand-off to a worker
+    # (~10 µs) costs more than the half of the arithmetic it takes over.
+    split_min_elements = 1 << 16
+    # the longest range one thread updates in one go (1 MiB of float32 per array)
+    chunk_elements = 1 << 18
+    # Threads a step may use for large parameters: 1, at most n, or None for as many as NumPy's
+    # BLAS is allowed; never more than that budget. 1 by default: measured on 2 cores that
+    # other jobs kept busy (load 8), the second thread rarely got a core in time and the
+    # optimizer step of the medium MLP took 1.3-1.6x longer with it than without.
+    threads = 1
+
+    def _run_split(self, rule, items, hyper) -> None:
+        """Run ``rule`` on ``items`` [(param array, grad, state)], each parameter cut into
+        contiguous ranges: ``k`` blocks, one per thread (``threads``, capped by the number NumPy's
+        BLAS is allowed, ``blas_threads``: the user's budget; the caller is thread 0, and 1
+        means no other thread is used), each block made of ranges of at most
+        ``chunk_elements`` run one after the other.
+
+        Why ranges: NumPy runs one pass at a time over a whole array, so an update of
+        1 M float32 makes its 4 (SGD-momentum) to 12 (Adam) passes through memory; ranges
+        of 256 k elements keep a range's param, grad, state and work arrays in the L2/L3
+        cache across the passes (measured, one thread, 1 M elements: SGD-momentum 0.60 ->
+        0.45 ms, Adam 2.03 -> 1.84 ms). Why threads: NumPy releases the GIL inside its array
+        loops, so the k blocks run at once, as PyTorch's elementwise kernels use its
+        intra-op threads.
+
+        The rules are elementwise, so range by range is the whole update bit for bit. Each
+        range gets its own state dict of views into the parameter's state arrays and each
+        thread its own work buffers; numbers (``step``) are copied back, and a state array
+        a rule creates or rebinds (the first step's buffers) is put together from its ranges.
+        """
+        want = self.threads
+        k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
+        chunk = max(1, int(self.chunk_elements))
+        plans = []
+        for d, g, s in items:
+            per = -(-d.size // (chunk * k))  # ranges per thread
+            ranges = _split(d, g, s, per * k) if per * k > 1 else None
+            if ranges is None:
+                rule(d, g, s, **hyper, scratch=self.scratch)
+            else:
+                plans.append((d, s, ranges, per))
+        if not plans:
+            return
+        stores = self._split_scratch
+        while len(stores) < k:
+            stores.append({})
+
+        def job(j):
+            store = stores[j]
+
+            def scratch(p, i=0):
+                return _scratch_view(store, p, i)
+
+            for _d, _s, ranges, per in plans:
+                for pr, gr, sr, _views in ranges[j * per:(j + 1) * per]:
+                    rule(pr, gr, sr, **hyper, scratch=scratch)
+
+        if k == 1:
+            job(0)
+        else:
+            _POOL.run([lambda j=j: job(j) for j in range(k)])
+        for d, s, ranges, _per in plans:
+            _merge_state(d, s, ranges)
 
     # ------------------------------------------------------------- fused step
     # Above this many elements in a group, the gradient gather of the fused step costs
@@ -399,6 +473,136 @@ class _FlatPlan:
             else:
                 for st in self.pstates:
                     st[key] = v
+
+
+def _scratch_view(store: dict, p, i: int):
+    """Work buffer ``i`` of ``store`` viewed with the shape and dtype of ``p`` (see ``Optimizer.scratch``)."""
+    a = p.data if isinstance(p, Tensor) else p
+    key = (a.shape, a.dtype, i)
+    view = store.get(key)
+    if view is None:
+        flat = store.get((a.dtype, i))
+        if flat is None or flat.size < a.size:
+            # a bigger buffer: the views of the old one are dropped with it
+            for k in [k for k in store if len(k) == 3 and k[1] == a.dtype and k[2] == i]:
+                del store[k]
+            flat = store[(a.dtype, i)] = xp.empty(a.size, dtype=a.dtype)
+        view = store[key] = flat[: a.size].reshape(a.shape)
+    return view
+
+
+# ------------------------------------------------------------------ threads
+_MAX_SPLIT = 8
+_blas = None
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS may use now (its ``openblas_get_num_threads``, through
+    threadpoolctl, ~1 µs): the thread budget the user set (``threadpool_limits``,
+    ``OMP_NUM_THREADS``, ...). 1 when it cannot be read."""
+    global _blas
+    if _blas is None:
+        _blas = ()
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            mine = [c for c in libs if "numpy" in os.path.basename(os.path.dirname(c.filepath))]
+            _blas = tuple(mine or libs)
+        except Exception:  # threadpoolctl missing or unable to read this BLAS: stay on one thread
+            _blas = ()
+    if not _blas:
+        return 1
+    try:
+        return max(1, min(c.get_num_threads() or 1 for c in _blas))
+    except Exception:
+        return 1
+
+
+class _Pool:
+    """Daemon worker threads for ``Optimizer._run_split``: ``run(jobs)`` runs ``jobs[0]`` on
+    the caller and ``jobs[j]`` on worker j, and returns when all are done (re-raising the
+    first error). NumPy releases the GIL inside its array loops, so the ranges run at once."""
+
+    def __init__(self):
+        self.workers = []
+        self.lock = threading.Lock()
+
+    def _work(self, todo, done):
+        while True:
+            job = todo.get()
+            try:
+                job()
+                done.put(None)
+            except BaseException as e:  # handed to the caller, which re-raises it
+                done.put(e)
+
+    def run(self, jobs):
+        with self.lock:
+            while len(self.workers) < len(jobs) - 1:
+                todo, done = queue.SimpleQueue(), queue.SimpleQueue()
+                threading.Thread(target=self._work, args=(todo, done), daemon=True,
+                                 name="trainwise-optim").start()
+                self.workers.append((todo, done))
+            for (todo, _), job in zip(self.workers, jobs[1:]):
+                todo.put(job)
+            err = None
+            try:
+                jobs[0]()
+            except BaseException as e:
+                err = e
+            for _, done in self.workers[: len(jobs) - 1]:
+                e = done.get()
+                if err is None and e is not None:
+                    err = e
+            if err is not None:
+                raise err
+
+    def reset(self):
+        # a forked child has none of the parent's threads
+        self.workers = []
+        self.lock = threading.Lock()
+
+
+_POOL = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.reset)
+
+
+def _split(d, g, s, k):
+    """[(param range, grad range, state dict of ranges, its views)] * k for ``_run_split``, or None when an
+    array is not C-contiguous (a range would then be a copy, not a view)."""
+    if not d.flags.c_contiguous or d.dtype.kind != "f" or g.shape != d.shape:
+        return None
+    n = d.size
+    pf = d.reshape(-1)
+    gf = g.reshape(-1)
+    arrays = {}
+    for key, v in s.items():
+        if isinstance(v, xp.ndarray):
+            if v.shape != d.shape or not v.flags.c_contiguous:
+                return None
+            arrays[key] = v.reshape(-1)
+    bounds = [n * j // k for j in range(k + 1)]
+    out = []
+    for j in range(k):
+        a, b = bounds[j], bounds[j + 1]
+        sr = {key: (arrays[key][a:b] if key in arrays else v) for key, v in s.items()}
+        out.append((pf[a:b], gf[a:b], sr, {key: sr[key] for key in arrays}))
+    return out
+
+
+def _merge_state(d, s, ranges):
+    """Numbers back from range 0; arrays a rule created or rebound put together from the ranges."""
+    first = ranges[0][2]
+    for key, v in first.items():
+        if not isinstance(v, xp.ndarray):
+            s[key] = v
+            continue
+        old = s.get(key)
+        if all(r[2][key] is r[3].get(key) for r in ranges):
+            continue  # updated in place through the views
+        s[key] = xp.concatenate([r[2][key] for r in ranges]).reshape(d.shape)
 
 
 def _adopt(p, view, buffers) -> bool:
