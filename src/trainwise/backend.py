@@ -101,3 +101,63 @@ def manual_seed(seed: int) -> Generator:
 def get_generator(generator: Generator | None) -> Generator:
     """``generator`` if one was given, else the default generator."""
     return default_generator if generator is None else generator
+
+
+# ----------------------------------------------------------------- BLAS threads
+_blas = None
+
+
+def blas_controllers() -> tuple:
+    """threadpoolctl's controllers of NumPy's own BLAS (not another library's, e.g. PyTorch's, loaded
+    in the same process), found once; () when threadpoolctl is missing or cannot read the BLAS."""
+    global _blas
+    if _blas is None:
+        _blas = ()
+        try:
+            import os
+
+            from threadpoolctl import ThreadpoolController
+
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            mine = [c for c in libs if "numpy" in os.path.basename(os.path.dirname(c.filepath))]
+            _blas = tuple(mine or libs)
+        except Exception:  # missing, or a BLAS threadpoolctl cannot drive: leave the threads alone
+            _blas = ()
+    return _blas
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS may use now (``openblas_get_num_threads`` through
+    threadpoolctl, ~1 µs): the thread budget the user set (``threadpool_limits``,
+    ``OMP_NUM_THREADS``, ...). 1 when it cannot be read."""
+    libs = blas_controllers()
+    try:
+        return max(1, min(c.get_num_threads() or 1 for c in libs)) if libs else 1
+    except Exception:
+        return 1
+
+
+class one_blas_thread:
+    """``with one_blas_thread(active):`` runs the block with NumPy's BLAS on one thread (a no-op
+    when ``active`` is false, the BLAS already has one thread, or it cannot be reached) and
+    restores the count after. For loops of products too small for a second thread to pay for
+    waking it (e.g. the time steps of a recurrent layer). Never raises the count."""
+
+    def __init__(self, active: bool = True):
+        self.active = active
+        self.saved = []
+
+    def __enter__(self):
+        if self.active:
+            for c in blas_controllers():
+                n = c.get_num_threads()
+                if n and n > 1:
+                    c.set_num_threads(1)
+                    self.saved.append((c, n))
+        return self
+
+    def __exit__(self, *exc):
+        for c, n in self.saved:
+            c.set_num_threads(n)
+        self.saved = []
+        return False

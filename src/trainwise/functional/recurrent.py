@@ -50,7 +50,7 @@ in time) turns the buffer into dW_hh with a single matrix product.
 """
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import one_blas_thread, xp
 from ..tensor import Tensor, is_grad_enabled, make
 from .linear import linear
 
@@ -419,47 +419,12 @@ def recurrent_layer(mode: str, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor
 
 
 # ------------------------------------------- the GRU over a whole sequence, one node
-_BLAS = None
 _SMALL_PRODUCT = 1 << 22   # multiply-adds under which a per-step product runs on one BLAS thread
+# Why one thread: a time step's product (e.g. 192 x 65 x 128 = 1.6 M multiply-adds, 50 us) is too short
+# for a second thread to pay for waking it, and on a machine whose cores are busy each of the 80
+# products per step waited for a free core: at two threads under load the GRU step took 476 ms
+# against 150 ms with the loops held to one thread (load average 5, interleaved).
 
-
-class _OneBlasThread:
-    """Run the block with NumPy's BLAS on one thread (threadpoolctl, ~1 µs a call; a no-op when
-    the BLAS already has one thread or cannot be reached), restoring the count after.
-
-    Why: a time step's product (e.g. 192 × 65 × 128 = 1.6 M multiply-adds, 50 µs) is too short
-    for a second thread to pay for waking it, and on a machine whose cores are busy each of
-    the 80 products per step waited for a free core: at two threads under load the GRU step
-    took 476 ms against 150 ms with the loops held to one thread (load average 5, interleaved).
-    """
-
-    def __init__(self, active):
-        self.active = active
-        self.saved = []
-
-    def __enter__(self):
-        global _BLAS
-        if not self.active:
-            return self
-        if _BLAS is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-
-                _BLAS = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
-            except Exception:  # threadpoolctl missing or unable to read this BLAS: leave it alone
-                _BLAS = ()
-        for c in _BLAS:
-            n = c.get_num_threads()
-            if n and n > 1:
-                c.set_num_threads(1)
-                self.saved.append((c, n))
-        return self
-
-    def __exit__(self, *exc):
-        for c, n in self.saved:
-            c.set_num_threads(n)
-        self.saved = []
-        return False
 
 def _interleave(mats, D, H):
     """Per-direction gate blocks (3H, ...) -> the fused layout (3·D·H, ...), row g·D·H + d·H + j."""
@@ -550,7 +515,7 @@ def gru_layer(x: Tensor, h0, weights, reverse):
       calls. [dW_hh | db_hh] (the ones row gives db_hh), dW_ih, db_ih and dx are
       each one batched product or sum over all steps after the loop.
     * The two time loops hold NumPy's BLAS to one thread when a step's product
-      is small (``_OneBlasThread``).
+      is small (``backend.one_blas_thread``).
 
     Example: ``out, (hT,) = gru_layer(x, [h0], [(gru.weight_ih_l0, gru.weight_hh_l0, None, None)], [False])``.
     """
@@ -633,7 +598,7 @@ def gru_layer(x: Tensor, h0, weights, reverse):
         AA = xp.empty((T, K, N), dtype=dt)
         omz = xp.empty((K, N), dtype=dt)
     dot, add, mul, sub, tanh = xp.dot, xp.add, xp.multiply, xp.subtract, xp.tanh
-    one_thread = _OneBlasThread(3 * K * kb * N < _SMALL_PRODUCT)
+    one_thread = one_blas_thread(3 * K * kb * N < _SMALL_PRODUCT)
     with one_thread:
         _gru_forward_loop(T, K, w_f, S, gx, gh, RZ, n, dlt, M if train else None, AA if train else None,
                           omz if train else None)

@@ -44,7 +44,7 @@ import sys
 import threading
 import weakref
 
-from ..backend import xp
+from ..backend import blas_threads, xp
 from ..tensor import EXCLUSIVE_REFCOUNT, Tensor, enable_grad
 
 
@@ -493,30 +493,6 @@ def _scratch_view(store: dict, p, i: int):
 
 # ------------------------------------------------------------------ threads
 _MAX_SPLIT = 8
-_blas = None
-
-
-def blas_threads() -> int:
-    """How many threads NumPy's BLAS may use now (its ``openblas_get_num_threads``, through
-    threadpoolctl, ~1 µs): the thread budget the user set (``threadpool_limits``,
-    ``OMP_NUM_THREADS``, ...). 1 when it cannot be read."""
-    global _blas
-    if _blas is None:
-        _blas = ()
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            libs = ThreadpoolController().select(user_api="blas").lib_controllers
-            mine = [c for c in libs if "numpy" in os.path.basename(os.path.dirname(c.filepath))]
-            _blas = tuple(mine or libs)
-        except Exception:  # threadpoolctl missing or unable to read this BLAS: stay on one thread
-            _blas = ()
-    if not _blas:
-        return 1
-    try:
-        return max(1, min(c.get_num_threads() or 1 for c in _blas))
-    except Exception:
-        return 1
 
 
 class _Pool:
