@@ -20,7 +20,9 @@ clean runs:
 
 precision = TP/(TP+FP), recall = TP/(TP+FN), F1 their harmonic mean. The
 false-positive rate is the fraction of clean runs with any finding of warning
-or worse. Detection delay: for each TP, the step of the earliest finding with
+or worse. A clean run whose own final validation metric is not finite (a twin that
+failed by itself) still counts there and in the precision, as any clean-run
+code does; the table lists such runs separately, so the reader sees why. Detection delay: for each TP, the step of the earliest finding with
 the expected code (0 for a check before training), also as a fraction of the
 run's steps. Repair: each faulty run again with ``mode="repair"``; success
 when the repaired model's validation accuracy is within 2 points of its clean
@@ -250,8 +252,10 @@ def base_blobs_sigmoid(seed, size, faulty=None):
 
 def base_blobs_deep(seed, size, faulty=None):
     X, y, Xv, yv = data_blobs(seed, size)
+    # SGD 0.02 (momentum 0.9): at 0.05 the clean 5-layer net diverged to NaN by itself (held-out seed 15);
+    # 0.02 trained all of seeds 0-16 to ≥ 0.965 without a finding, and init ×5 still diverges on it
     model = mlp([8] + [64] * 5 + [3], seed=seed)
-    return Run(model, None, (X, y), (Xv, yv), _epochs(15, size)), dict(lr=0.05)
+    return Run(model, None, (X, y), (Xv, yv), _epochs(15, size)), dict(lr=0.02)
 
 
 def base_digits_tanh(seed, size, faulty=None):
@@ -548,6 +552,9 @@ def scores(raw: dict) -> dict:
         p, r, f = prf(v["tp"], v["fp"], v["fn"])
         per_code[k] = dict(v, precision=p, recall=r, f1=f)
     fpr = sum(1 for r in clean if r["codes"]) / len(clean) if clean else None
+    # a clean twin whose own final metric is not finite failed by itself (a defect of the base, not of the
+    # doctor); it stays in the FPR and precision (nothing hidden), and the table names it
+    failed = [r for r in clean if not _finite(r.get("accuracy", 0.0))]
     delays, fractions, before = [], [], 0
     for r in faulty:
         for k in r["expected"]:
@@ -571,6 +578,7 @@ def scores(raw: dict) -> dict:
                 e["repaired"] += r["repair"]["success"]
     return {
         "per_code": per_code, "fpr": fpr, "clean_runs": len(clean), "fault_runs": len(raw["faults"]),
+        "clean_failed": [f"{r.get('base', '?')} (seed {r.get('seed', '?')}): {sorted(r['codes'])}" for r in failed],
         "faulty_runs": len(faulty), "not_worse": [f"{r['fault']} (seed {r['seed']})" for r in raw["faults"]
                                                   if not r["faulty"]],
         "delay_median_steps": statistics.median(delays) if delays else None,
@@ -583,6 +591,13 @@ def scores(raw: dict) -> dict:
         "macro_precision": _mean([v["precision"] for v in per_code.values()]),
         "macro_recall": _mean([v["recall"] for v in per_code.values()]),
     }
+
+
+def _finite(x):
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
 
 
 def _mean(xs):
@@ -613,6 +628,9 @@ def format_table(s: dict, overhead=None) -> str:
     if s["not_worse"]:
         lines.append(f"- not measurably worse (left out): {', '.join(s['not_worse'])}")
     lines.append(f"- false-positive rate on clean runs (any warning or worse): {_f(s['fpr'], True)}")
+    failed = s.get("clean_failed", [])
+    lines.append(f"- clean runs that failed by themselves (final metric not finite; still counted as false "
+                 f"positives in the FPR and the precision): {len(failed)}" + (f": {'; '.join(failed)}" if failed else ""))
     lines.append(f"- macro precision {_f(s['macro_precision'])}, macro recall {_f(s['macro_recall'])}")
     lines.append(f"- detection delay: median {s['delay_median_steps']} steps, median {_f(s['delay_median_fraction'], True)} "
                  f"of the run (mean {_f(s['delay_mean_fraction'], True)}); {s['detected_before_training']} of "

@@ -79,3 +79,21 @@ def test_benchmark_runs_end_to_end_on_three_faults_at_tiny_size():
     s = db.scores(raw)
     assert s["per_code"]["symmetric_init"]["tp"] == 1 and s["clean_runs"] == 3
     assert 0 <= s["fpr"] <= 1 and s["repair_tried"] == s["faulty_runs"]
+
+
+def test_a_clean_run_that_failed_by_itself_is_counted_and_named():
+    raw = {"faults": [{"fault": "a", "seed": 15, "codes": ["nan_loss"], "expected": ["nan_loss"], "allowed": [],
+                       "accuracy": math.nan, "steps": 10, "detected_at": {"nan_loss": 3}, "faulty": True,
+                       "repairable": True}],
+           "clean": [{"codes": ["lr_too_high", "nan_loss"], "accuracy": math.nan, "base": "blobs_deep", "seed": 15},
+                     {"codes": [], "accuracy": 0.99, "base": "blobs_deep", "seed": 14}]}
+    s = db.scores(raw)
+    # still a false positive (nothing hidden) ...
+    assert s["fpr"] == 0.5 and s["per_code"]["nan_loss"]["fp"] == 1 and s["per_code"]["nan_loss"]["precision"] == 0.5
+    # ... and named as a twin that failed by itself
+    assert s["clean_failed"] == ["blobs_deep (seed 15): ['lr_too_high', 'nan_loss']"]
+    text = db.format_table(s)
+    assert "clean runs that failed by themselves (final metric not finite; still counted as false positives" in text
+    assert "): 1: blobs_deep (seed 15)" in text
+    raw["clean"][0]["accuracy"] = 0.4  # a finite (bad) score is not a failure by itself
+    assert db.scores(raw)["clean_failed"] == []

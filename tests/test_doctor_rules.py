@@ -171,6 +171,30 @@ def test_overfitting_names_the_epoch_where_validation_turned():
     assert rules.rule_overfitting(st) == []
 
 
+def test_overfitting_needs_a_model_that_fit_its_training_set():
+    # the benchmark's 2-unit net (seed 15): validation loss up 27% and a 0.11 accuracy gap, but the model
+    # never reached 0.7 on its own training samples: underfitting's case, not overfitting
+    train = [2.0, 1.6, 1.4, 1.3, 1.25, 1.22, 1.21, 1.2]
+    val = [2.0, 1.6, 1.4, 1.32, 1.4, 1.5, 1.6, 1.67]
+    tacc = [0.27, 0.35, 0.41, 0.44, 0.46, 0.5, 0.5, 0.5]
+    vacc = [0.26, 0.41, 0.43, 0.48, 0.51, 0.48, 0.45, 0.386]
+    assert rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc, vacc))) == []
+    # the accuracy-gap form too: 0.65 against 0.45 for the last epochs
+    flat = [1.0, 0.9, 0.8, 0.75, 0.7, 0.68]
+    gap_rows = _rows(flat, [1.0, 0.95, 0.92, 0.91, 0.9, 0.9], [0.5, 0.55, 0.6, 0.62, 0.64, 0.65],
+                     [0.45] * 6)
+    assert rules.rule_overfitting(stats_with(epochs=gap_rows)) == []
+    # the same curves once training accuracy reaches Θ = 0.7: overfitting (both forms)
+    (f,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc[:-1] + [0.7], vacc)))
+    assert f.code == "overfitting" and f.epoch == 3
+    (g,) = rules.rule_overfitting(stats_with(epochs=_rows(flat, [1.0, 0.95, 0.92, 0.91, 0.9, 0.9],
+                                                         [0.5, 0.55, 0.6, 0.7, 0.72, 0.75], [0.45] * 6)))
+    assert g.code == "overfitting" and g.evidence["train_accuracy"] == 0.75
+    # and a Θ set lower by the user admits the 0.5 model again
+    (h,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc, vacc)), {"satisfied_accuracy": 0.4})
+    assert h.code == "overfitting"
+
+
 def test_overfitting_handled_by_early_stopping_is_info():
     st = stats_with(epochs=_rows([1.0, 0.7, 0.5, 0.3, 0.2], [1.1, 0.9, 1.0, 1.1, 1.3]),
                     early_stopping={"restore_best_weights": True, "best_epoch": 1})

@@ -465,7 +465,12 @@ def rule_overfitting(stats, thresholds=None) -> list:
     """overfitting: the validation loss rose ≥ overfit_rise above its minimum for ≥ overfit_patience
     epochs while the training loss kept falling and (val − train)/train > overfit_ratio (SageMaker's
     Overfit, 0.1); or AUTOTRAINER's accuracy gap in the last two epochs. The epoch is where the
-    validation loss turned (its minimum). With early stopping that restored that epoch the finding is info."""
+    validation loss turned (its minimum). With early stopping that restored that epoch the finding is info.
+
+    Both forms need, where accuracy is recorded, a final training accuracy ≥ Θ = satisfied_accuracy (0.7,
+    AUTOTRAINER's "satisfied" level): overfitting is fitting the training set too closely, and a model
+    below Θ on its own training samples has not fit it (AUTOTRAINER judges unsatisfied accuracy first; that
+    is ``rule_underfitting``'s case, and a validation loss that rises there is instability, not memory)."""
     rows = stats.get("epochs", [])
     if len(rows) < 3 or not all("val_loss" in r and "loss" in r for r in rows):
         return []
@@ -481,6 +486,8 @@ def rule_overfitting(stats, thresholds=None) -> list:
           "threshold_ratio": _t(thresholds, "overfit_ratio"), "threshold_rise": _t(thresholds, "overfit_rise")}
     found = None
     has_acc = all("accuracy" in r and "val_accuracy" in r for r in rows)
+    if has_acc and not rows[-1]["accuracy"] >= _t(thresholds, "satisfied_accuracy"):
+        return []
     acc_gap = float(rows[-1]["accuracy"] - rows[-1]["val_accuracy"]) if has_acc else None
     if acc_gap is not None:
         ev["accuracy_gap"] = acc_gap
