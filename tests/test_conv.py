@@ -119,6 +119,11 @@ def test_non_contiguous_input_and_partial_requires_grad():
     assert relative_error(X.grad, xt.grad.numpy()) < TOL
     with tw.no_grad():
         assert not conv2d(X, W, padding=1).requires_grad
+    # a 1x1 kernel without padding reads the (non-contiguous) input itself: every gradient still matches
+    w1 = rng.standard_normal((4, 3, 1, 1))
+    pairs = _torch_and_ours(conv2d, TF.conv2d, x, w1, None)
+    for ours, ref in pairs:
+        assert relative_error(ours, ref) < TOL
 
 
 @pytest.mark.parametrize("kw", [
@@ -260,6 +265,120 @@ def test_a_small_cnn_trains():
         for p in params:
             p.data -= 0.5 * p.grad
     assert loss_fn().item() < 0.3 * first
+
+
+# ------------------------------------------------- layouts, blocks and the fused ReLU
+import trainwise.functional.conv as conv_module  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("flat_waste,block_bytes,piece", [(0.0, 1 << 20, 10 ** 6), (1.5, 1 << 20, 10 ** 6),
+                                                           (0.0, 1, 700), (1.5, 1, 700), (4.0, 3000, 5000)])
+def test_layouts_and_blocks_match_torch(monkeypatch, flat_waste, block_bytes, piece):
+    # the narrow and the flat backward layouts, one image per block (and a partial last block),
+    # products cut into pieces: every combination gives torch's numbers
+    monkeypatch.setattr(conv_module, "FLAT_WASTE", flat_waste)
+    monkeypatch.setattr(conv_module, "COLUMN_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv_module, "PRODUCT_MACS", piece)
+    rng = np.random.default_rng(7)
+    cases = [dict(padding=1), dict(padding="same", dilation=2), dict(padding=0, groups=2),
+             dict(padding=(2, 0), stride=(2, 1)), dict(padding=(0, 1), stride=(1, 2), dilation=(2, 1))]
+    for kw in cases:
+        for kernel in [(3, 3), (2, 3)]:
+            x = rng.standard_normal((5, 4, 9, 8))
+            w = rng.standard_normal((6, 4 // kw.get("groups", 1)) + kernel)
+            b = rng.standard_normal(6)
+            for ours, ref in _torch_and_ours(conv2d, TF.conv2d, x, w, b, **kw):
+                assert relative_error(ours, ref) < TOL
+    x1 = rng.standard_normal((5, 4, 13))
+    w1 = rng.standard_normal((6, 2, 5))
+    for ours, ref in _torch_and_ours(conv1d, TF.conv1d, x1, w1, None, padding=2, groups=2):
+        assert relative_error(ours, ref) < TOL
+
+
+def test_images_split_between_threads_give_the_same_numbers(monkeypatch):
+    # two worker ranges (odd N, one image per block in one case): the same values as one thread
+    import trainwise.optim.optimizer as optimizer_module
+
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4, 3, 3)), rng.standard_normal(6)
+    results = []
+    for threads, block_bytes in [(1, 1 << 20), (2, 1 << 20), (3, 1)]:
+        monkeypatch.setattr(optimizer_module, "blas_threads", lambda t=threads: t)
+        monkeypatch.setattr(conv_module, "THREAD_MIN_WORK", 0)
+        monkeypatch.setattr(conv_module, "SPLIT_IMAGES", True)
+        monkeypatch.setattr(conv_module, "COLUMN_BLOCK_BYTES", block_bytes)
+        for flat in (0.0, 4.0):
+            monkeypatch.setattr(conv_module, "FLAT_WASTE", flat)
+            results.append(_torch_and_ours(conv2d, TF.conv2d, x, w, b, padding=1))
+    for pairs in results:
+        for ours, ref in pairs:
+            assert relative_error(ours, ref) < TOL
+    assert conv_module._image_ranges(5, 1) == [(0, 1), (1, 3), (3, 5)]  # the last setting did split
+
+
+def test_flat_layout_is_used_only_when_it_pays(monkeypatch):
+    # the flat backward is taken for stride 1 with an input gradient (and a padded grid at most
+    # FLAT_WASTE times the output: 14² ≤ 1.5·12²), else the narrow one
+    seen = []
+    real = conv_module._im2col_flat
+    monkeypatch.setattr(conv_module, "_im2col_flat", lambda *a: seen.append(1) or real(*a))
+    rng = np.random.default_rng(8)
+    w = tw.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    conv2d(tw.Tensor(rng.standard_normal((2, 2, 12, 12)), requires_grad=True), w, padding=1).sum().backward()
+    assert len(seen) == 1
+    conv2d(tw.Tensor(rng.standard_normal((2, 2, 12, 12))), w, padding=1).sum().backward()  # no dX
+    conv2d(tw.Tensor(rng.standard_normal((2, 2, 12, 12)), requires_grad=True), w, stride=2).sum().backward()
+    small = tw.Tensor(rng.standard_normal((2, 2, 5, 5)), requires_grad=True)
+    conv2d(small, w, padding=1).sum().backward()  # 7² > 1.5·5²
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("cls,shape,kw", [(nn.Conv2d, (3, 2, 7, 6), dict(padding=1)),
+                                          (nn.Conv2d, (3, 4, 7, 6), dict(stride=2, groups=2)),
+                                          (nn.Conv1d, (3, 2, 11), dict(padding=2, dilation=2))])
+def test_sequential_fuses_conv_relu_with_the_same_numbers(cls, shape, kw):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape)
+    x.flat[::5] = 0.0  # exact zeros: the ReLU's gradient at 0 is 0, as torch's
+    gen = tw.Generator(3)
+    fused = nn.Sequential(cls(shape[1], 4, 3, dtype=np.float64, generator=gen, **kw), nn.ReLU())
+    plain = nn.Sequential(cls(shape[1], 4, 3, dtype=np.float64, **kw), nn.ReLU())
+    plain.load_state_dict(fused.state_dict())
+    calls = []
+    plain[1].register_forward_hook(lambda m, i, o: calls.append(1))  # a hook turns the fusion off
+    X1, X2 = tw.Tensor(x, requires_grad=True), tw.Tensor(x, requires_grad=True)
+    y1, y2 = fused(X1), plain(X2)
+    assert y1._op.endswith("_relu") and y2._op == "relu" and calls == [1]
+    assert list(fused.state_dict()) == ["0.weight", "0.bias"]
+    g = rng.standard_normal(y1.shape)
+    y1.backward(g)
+    y2.backward(g)
+    np.testing.assert_array_equal(y1.data, y2.data)
+    for a, b in [(X1.grad, X2.grad), (fused[0].weight.grad, plain[0].weight.grad),
+                 (fused[0].bias.grad, plain[0].bias.grad)]:
+        assert relative_error(a, b) < TOL
+    # and against torch
+    tconv = (torch.nn.Conv2d if cls is nn.Conv2d else torch.nn.Conv1d)(shape[1], 4, 3, dtype=torch.float64, **kw)
+    tconv.load_state_dict({k[2:]: torch.tensor(v) for k, v in fused.state_dict().items()})
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.relu(tconv(xt))
+    yt.backward(torch.tensor(g))
+    assert relative_error(y1.data, yt.detach().numpy()) < TOL
+    assert relative_error(X1.grad, xt.grad.numpy()) < TOL
+    assert relative_error(fused[0].weight.grad, tconv.weight.grad.numpy()) < TOL
+
+
+def test_fused_conv_relu_gradcheck():
+    from trainwise.functional.conv import conv_nd
+
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+
+    def f(x, w, b):
+        return conv_nd("conv2d", x, w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, 2, relu=True)
+
+    assert gradcheck(f, x, w, b) < 1e-6
 
 
 # ------------------------------------------------------------------- errors

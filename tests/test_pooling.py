@@ -197,3 +197,30 @@ def test_errors_name_the_argument():
         nn.AvgPool2d(2, count_include_pad="yes")
     with pytest.raises(ValueError, match=r"GlobalAvgPool: 'input' must be at least 3-D \(N, C, \*spatial\); got shape \(2, 3\)"):
         nn.GlobalAvgPool()(np.zeros((2, 3)))
+
+
+def test_max_pool_split_between_threads_gives_the_same_numbers(monkeypatch):
+    # images split into 3 ranges (the forward's argmax and the backward's scatter per range):
+    # identical values and gradients to one range, with overlap, padding, ceil_mode and ties
+    import trainwise.functional.conv as conv_module
+    import trainwise.optim.optimizer as optimizer_module
+
+    rng = np.random.default_rng(12)
+    x = np.maximum(rng.standard_normal((5, 3, 9, 8)), 0)  # ReLU zeros: many tied windows
+    cases = [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=3, ceil_mode=True)]
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(optimizer_module, "blas_threads", lambda t=threads: t)
+        monkeypatch.setattr(conv_module, "THREAD_MIN_WORK", 0)
+        monkeypatch.setattr(conv_module, "SPLIT_IMAGES", True)
+        got = []
+        for kw in cases:
+            X = tw.Tensor(x, requires_grad=True)
+            y = max_pool2d(X, **kw)
+            y.backward(np.arange(y.data.size, dtype=np.float64).reshape(y.shape))
+            got.append((y.data, X.grad))
+        results.append(got)
+    assert conv_module._image_ranges(5, 1) == [(0, 1), (1, 3), (3, 5)]
+    for (y1, g1), (y3, g3) in zip(*results):
+        np.testing.assert_array_equal(y1, y3)
+        np.testing.assert_array_equal(g1, g3)

@@ -1,8 +1,10 @@
 """Sequential and ModuleList: children named "0", "1", ... as in PyTorch."""
 from __future__ import annotations
 
+from ..functional.conv import conv_nd
 from ..functional.linear import linear_relu
 from .activation import ReLU
+from .conv import Conv1d, Conv2d
 from .linear import Linear
 from .module import Module
 
@@ -20,8 +22,9 @@ class Sequential(Module):
                 self.add_module(str(i), _check(m, i))
 
     def forward(self, x):
-        # A Linear followed by a ReLU runs as one fused node (functional.linear_relu: the same
-        # numbers, one graph node and one activation array fewer), unless either has hooks.
+        # A Linear or Conv1d/Conv2d followed by a ReLU runs as one fused node (functional.linear_relu,
+        # conv_nd(relu=True): the same numbers, one graph node and one activation array fewer),
+        # unless either has hooks.
         mods = tuple(self._modules.values())
         d = self.__dict__
         if d.get("_plan_key") != mods:
@@ -31,8 +34,11 @@ class Sequential(Module):
                 x = a(x)
             elif a._forward_hooks or a._forward_pre_hooks or b._forward_hooks or b._forward_pre_hooks:
                 x = b(a(x))
-            else:
+            elif type(a) is Linear:
                 x = linear_relu(x, a.weight, a.bias)
+            else:
+                x = conv_nd(type(a).__name__, x, a.weight, a.bias, a.stride, a._pads, a.dilation, a.groups,
+                            a._nd, relu=True)
         return x
 
     def __getitem__(self, i):
@@ -99,14 +105,17 @@ def _check(m, where):
     return m
 
 
+_FUSES_RELU = (Linear, Conv1d, Conv2d)
+
+
 def _fusion_plan(mods):
-    """[(module, None) | (linear, relu)]: each plain Linear directly followed by a plain ReLU
-    is paired (exact types only, so a subclass's own forward is always called)."""
+    """[(module, None) | (layer, relu)]: each plain Linear, Conv1d or Conv2d directly followed by a
+    plain ReLU is paired (exact types only, so a subclass's own forward is always called)."""
     plan, i = [], 0
     while i < len(mods):
         a = mods[i]
         b = mods[i + 1] if i + 1 < len(mods) else None
-        if (type(a) is Linear and type(b) is ReLU and "forward" not in a.__dict__
+        if (type(a) in _FUSES_RELU and type(b) is ReLU and "forward" not in a.__dict__
                 and "forward" not in b.__dict__):
             plan.append((a, b))
             i += 2

@@ -4,8 +4,9 @@ A convolution shares one small kernel across all positions of the input,
 so a layer with C_in·C_out·kH·kW weights sees the whole image and responds
 to a pattern wherever it appears (LeCun et al. 1998, "Gradient-based
 learning applied to document recognition"; seed 002, "Architecture: CNN").
-The computation is ``trainwise.functional.conv2d`` (im2col + one matrix
-product per group, one graph node).
+The computation is ``trainwise.functional.conv2d`` (im2col + batched matrix
+products, one graph node); inside ``nn.Sequential`` a Conv1d/Conv2d directly
+followed by a ReLU runs as one fused node (same numbers, one activation fewer).
 """
 from __future__ import annotations
 
