@@ -643,12 +643,15 @@ def replace_block(text, tag, body):
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def write_markdown(path, header, table, scale, targets):
+def write_markdown(path, header, table, scale, targets, tag=""):
+    """Rewrite the blocks ``bench``, ``scaling`` and ``targets`` of ``path`` (with ``tag``: ``bench-TAG``
+    and ``targets-TAG``, so that a second run, e.g. at another thread count, has blocks of its own)."""
+    sfx = f"-{tag}" if tag else ""
     text = open(path).read() if os.path.exists(path) else "# Performance\n"
-    text = replace_block(text, "bench", header + "\n\n" + table)
+    text = replace_block(text, "bench" + sfx, header + "\n\n" + table)
     if scale is not None:
-        text = replace_block(text, "scaling", scale)
-    text = replace_block(text, "targets", targets)
+        text = replace_block(text, "scaling" + sfx, scale)
+    text = replace_block(text, "targets" + sfx, targets)
     with open(path, "w") as f:
         f.write(text)
 
@@ -660,6 +663,8 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="*", help="case names (default: all); see --list")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--markdown", help="rewrite the tables of this Markdown file (e.g. docs/performance.md)")
+    ap.add_argument("--tag", default="", help="with --markdown: write the blocks bench-TAG, targets-TAG (and "
+                    "scaling-TAG) instead of bench, targets, scaling")
     ap.add_argument("--repeats", type=int, help="interleaved repeats per case (default 7, --quick 3)")
     ap.add_argument("--block", type=float, help="seconds per timed block (default 0.5, --quick 0.2)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both frameworks")
@@ -743,7 +748,7 @@ def main(argv=None):
                   f"Medians of {repeats} interleaved repeats of ~{block:g} s blocks; the ratio is trainwise / PyTorch "
                   f"(above 1: trainwise faster), with the range over the repeats.")
         write_markdown(args.markdown, header, table, scaling_table(scale_rows) if scale_rows else None,
-                       f"From the run above ({date}, {args.threads} thread(s)):\n\n" + targets)
+                       f"From the run above ({date}, {args.threads} thread(s)):\n\n" + targets, tag=args.tag)
         print(f"\nwrote {args.markdown}")
     return 0
 
