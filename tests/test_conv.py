@@ -317,6 +317,29 @@ def test_images_split_between_threads_give_the_same_numbers(monkeypatch):
     assert conv_module._image_ranges(5, 1) == [(0, 1), (1, 3), (3, 5)]  # the last setting did split
 
 
+def test_split_holds_blas_to_one_thread_and_restores_it():
+    # the k ranges are the k threads of the user's budget: inside them NumPy's BLAS may use
+    # one thread only, and the count is back after (also when a range raises)
+    from threadpoolctl import threadpool_limits
+
+    from trainwise.backend import blas_controllers, blas_threads
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        budget = blas_threads()
+        seen = []
+        conv_module._run([lambda: seen.append(blas_threads()), lambda: seen.append(blas_threads())])
+        assert seen == [1, 1]
+        assert blas_threads() == budget
+
+        def fail():
+            raise RuntimeError("range failed")
+
+        with pytest.raises(RuntimeError, match="range failed"):
+            conv_module._run([fail, lambda: None])
+        assert blas_threads() == budget
+        assert budget == (2 if blas_controllers() else 1)
+
+
 def test_flat_layout_is_used_only_when_it_pays(monkeypatch):
     # the flat backward is taken for stride 1 with an input gradient (and a padded grid at most
     # FLAT_WASTE times the output: 14² ≤ 1.5·12²), else the narrow one

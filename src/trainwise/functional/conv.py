@@ -44,7 +44,7 @@ convolution and the ReLU after it). Images can be split between threads
 """
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import one_blas_thread, xp
 from ..tensor import Tensor, as_tensor, make
 
 __all__ = ["conv1d", "conv2d", "conv_output_size"]
@@ -222,7 +222,16 @@ def _clip(offset, s, n_out, size):
 # slower (79 against 84 steps/s): OpenBLAS's own worker threads, woken by the threaded
 # products elsewhere in the step (the Linear layer), spin while they wait for work and
 # take the second core from ours; with OpenBLAS held to one thread the split step ran
-# at 108 steps/s. Set True where NumPy's BLAS threads do not spin (or are not used).
+# at 108 steps/s. While the ranges run, ``_run`` holds NumPy's BLAS to one thread, so the
+# k = blas_threads() Python threads are all the threads used (the user's budget); this does
+# not stop the spinning: OpenBLAS 0.3.31's worker kept one core busy (CPU time = wall time)
+# for at least 0.1 s after a threaded product whether or not the count was then set to 1.
+# Re-measured with the hold (two threads, load ~2): the second convolution alone 1.3-1.8x
+# faster (forward 2.8 -> 1.6-2.2 ms, backward 5.35 -> 3.4-4.5 ms), the `cnn-small` step
+# slower or equal (68 against 79, 67 against 74, 67 against 67 steps/s). Set True where
+# NumPy's BLAS threads do not spin.
+# (Running the whole step under ``one_blas_thread`` stops the spinning but also the split,
+# whose thread count is read from the same setting.)
 SPLIT_IMAGES = False
 # Split only above this many multiply-adds (C_out·C·kH·kW·H_out·W_out per image, times
 # N): below it the hand-off costs more.
@@ -243,7 +252,8 @@ def _image_ranges(N: int, work_per_image: int):
     so the second core is put to work by running image ranges on the optimizer's
     worker threads (NumPy releases the GIL inside its loops and products); every
     range writes its own images and its own partial dW and db, summed in range
-    order, so the result never depends on the threads' timing.
+    order, so the result never depends on the threads' timing. The budget is read
+    here, before ``_run`` holds the BLAS to one thread.
     """
     from ..optim.optimizer import blas_threads
 
@@ -252,12 +262,16 @@ def _image_ranges(N: int, work_per_image: int):
 
 
 def _run(jobs):
+    """Runs the jobs of ``_image_ranges``: one on the caller, the others on the worker
+    threads. With more than one, NumPy's BLAS is held to one thread meanwhile, so that the
+    k threads running the ranges are all the threads in use (the user's budget is k)."""
     if len(jobs) == 1:
         jobs[0]()
     else:
         from ..optim.optimizer import _POOL
 
-        _POOL.run(jobs)
+        with one_blas_thread():
+            _POOL.run(jobs)
 
 
 # ------------------------------------------------------------------ the node
