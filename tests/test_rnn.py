@@ -374,7 +374,7 @@ def test_gru_layer_gradcheck_and_errors():
 
 def test_gru_loops_restore_the_blas_thread_count():
     """The time loops hold BLAS to one thread for small products and give the count back."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency of trainwise: never skipped
     m = tw.nn.GRU(1, 4, bidirectional=True, generator=tw.Generator(7))
     x = tw.Tensor(np.ones((3, 5, 1), dtype=np.float32))
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
