@@ -298,13 +298,12 @@ def test_layouts_and_blocks_match_torch(monkeypatch, flat_waste, block_bytes, pi
 
 def test_images_split_between_threads_give_the_same_numbers(monkeypatch):
     # two worker ranges (odd N, one image per block in one case): the same values as one thread
-    import trainwise.optim.optimizer as optimizer_module
 
     rng = np.random.default_rng(11)
     x, w, b = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4, 3, 3)), rng.standard_normal(6)
     results = []
     for threads, block_bytes in [(1, 1 << 20), (2, 1 << 20), (3, 1)]:
-        monkeypatch.setattr(optimizer_module, "blas_threads", lambda t=threads: t)
+        monkeypatch.setattr(conv_module, "blas_threads", lambda t=threads: t)
         monkeypatch.setattr(conv_module, "THREAD_MIN_WORK", 0)
         monkeypatch.setattr(conv_module, "SPLIT_IMAGES", True)
         monkeypatch.setattr(conv_module, "COLUMN_BLOCK_BYTES", block_bytes)

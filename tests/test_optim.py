@@ -626,7 +626,7 @@ def test_threaded_split_respects_the_thread_budget(threads, budget, monkeypatch)
         raise AssertionError("a worker thread was used")
 
     monkeypatch.setattr(optimizer_module, "blas_threads", lambda: budget)
-    monkeypatch.setattr(optimizer_module._POOL, "run", refuse)
+    monkeypatch.setattr(optimizer_module, "run_in_threads", refuse)
     p = tw.Tensor(np.ones(5000, dtype=np.float32), requires_grad=True)
     p.grad = np.ones(5000, dtype=np.float32)
     opt = SGD([p], lr=0.5, momentum=0.9)

@@ -203,14 +203,13 @@ def test_max_pool_split_between_threads_gives_the_same_numbers(monkeypatch):
     # images split into 3 ranges (the forward's argmax and the backward's scatter per range):
     # identical values and gradients to one range, with overlap, padding, ceil_mode and ties
     import trainwise.functional.conv as conv_module
-    import trainwise.optim.optimizer as optimizer_module
 
     rng = np.random.default_rng(12)
     x = np.maximum(rng.standard_normal((5, 3, 9, 8)), 0)  # ReLU zeros: many tied windows
     cases = [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=3, ceil_mode=True)]
     results = []
     for threads in (1, 3):
-        monkeypatch.setattr(optimizer_module, "blas_threads", lambda t=threads: t)
+        monkeypatch.setattr(conv_module, "blas_threads", lambda t=threads: t)
         monkeypatch.setattr(conv_module, "THREAD_MIN_WORK", 0)
         monkeypatch.setattr(conv_module, "SPLIT_IMAGES", True)
         got = []

@@ -7,6 +7,10 @@ so that a seeded run draws the same numbers bit for bit on the same machine.
 """
 from __future__ import annotations
 
+import os
+import queue
+import threading
+
 import numpy
 
 xp = numpy
@@ -114,8 +118,6 @@ def blas_controllers() -> tuple:
     if _blas is None:
         _blas = ()
         try:
-            import os
-
             from threadpoolctl import ThreadpoolController
 
             libs = ThreadpoolController().select(user_api="blas").lib_controllers
@@ -161,3 +163,61 @@ class one_blas_thread:
             c.set_num_threads(n)
         self.saved = []
         return False
+
+
+# ------------------------------------------------------------------ worker threads
+class _Pool:
+    """Daemon worker threads: ``run(jobs)`` runs ``jobs[0]`` on the caller and ``jobs[j]`` on
+    worker j, and returns when all are done (re-raising the first error). NumPy releases the
+    GIL inside its array loops and products, so the jobs run at once."""
+
+    def __init__(self):
+        self.workers = []
+        self.lock = threading.Lock()
+
+    def _work(self, todo, done):
+        while True:
+            job = todo.get()
+            try:
+                job()
+                done.put(None)
+            except BaseException as e:  # handed to the caller, which re-raises it
+                done.put(e)
+
+    def run(self, jobs):
+        with self.lock:
+            while len(self.workers) < len(jobs) - 1:
+                todo, done = queue.SimpleQueue(), queue.SimpleQueue()
+                threading.Thread(target=self._work, args=(todo, done), daemon=True,
+                                 name="trainwise-optim").start()
+                self.workers.append((todo, done))
+            for (todo, _), job in zip(self.workers, jobs[1:]):
+                todo.put(job)
+            err = None
+            try:
+                jobs[0]()
+            except BaseException as e:
+                err = e
+            for _, done in self.workers[: len(jobs) - 1]:
+                e = done.get()
+                if err is None and e is not None:
+                    err = e
+            if err is not None:
+                raise err
+
+    def reset(self):
+        # a forked child has none of the parent's threads
+        self.workers = []
+        self.lock = threading.Lock()
+
+
+_POOL = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.reset)
+
+
+def run_in_threads(jobs) -> None:
+    """Run ``jobs`` (callables) at once: the first on the caller, the others on worker threads
+    kept for the next call (the optimizer's ranges, the convolution's image ranges). The
+    caller decides how many, within the thread budget (``blas_threads``)."""
+    _POOL.run(jobs)

@@ -31,14 +31,9 @@ import math
 
 from ..backend import get_generator, xp
 from ..tensor import Tensor, make
+from ._sums import row_sums
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention"]
-
-
-def _rowsum(s):
-    """Σ over the last axis, keepdims: a matrix-vector product with ones, which BLAS runs several
-    times faster than NumPy's reduction along a short contiguous axis (64 keys: 0.04 ms against 0.22)."""
-    return (s @ xp.ones(s.shape[-1], dtype=s.dtype))[..., None]
 
 
 # |score| below which exp needs no shift: e^±60 (float32) and e^±600 (float64) are normal numbers, and
@@ -60,7 +55,7 @@ def _softmax_(s, masked, bound=math.inf):
             m[~xp.isfinite(m)] = 0
         s -= m
     xp.exp(s, out=s)
-    z = _rowsum(s)
+    z = row_sums(s)
     if masked:
         z[z == 0] = 1
     s *= 1 / z  # one reciprocal per row, then a multiply: cheaper than dividing every score

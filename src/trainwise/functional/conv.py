@@ -44,7 +44,7 @@ convolution and the ReLU after it). Images can be split between threads
 """
 from __future__ import annotations
 
-from ..backend import one_blas_thread, xp
+from ..backend import blas_threads, one_blas_thread, run_in_threads, xp
 from ..tensor import Tensor, as_tensor, make
 
 __all__ = ["conv1d", "conv2d", "conv_output_size"]
@@ -249,14 +249,12 @@ def _image_ranges(N: int, work_per_image: int):
     (with SPLIT_IMAGES; else one range).
 
     The per-image products are small enough that OpenBLAS runs each on one thread,
-    so the second core is put to work by running image ranges on the optimizer's
-    worker threads (NumPy releases the GIL inside its loops and products); every
+    so the second core is put to work by running image ranges on worker
+    threads (``backend.run_in_threads``) (NumPy releases the GIL inside its loops and products); every
     range writes its own images and its own partial dW and db, summed in range
     order, so the result never depends on the threads' timing. The budget is read
     here, before ``_run`` holds the BLAS to one thread.
     """
-    from ..optim.optimizer import blas_threads
-
     k = max(1, min(N, blas_threads())) if SPLIT_IMAGES and N * work_per_image >= THREAD_MIN_WORK else 1
     return [(N * j // k, N * (j + 1) // k) for j in range(k)]
 
@@ -268,10 +266,8 @@ def _run(jobs):
     if len(jobs) == 1:
         jobs[0]()
     else:
-        from ..optim.optimizer import _POOL
-
         with one_blas_thread():
-            _POOL.run(jobs)
+            run_in_threads(jobs)
 
 
 # ------------------------------------------------------------------ the node

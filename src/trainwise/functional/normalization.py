@@ -28,6 +28,7 @@ import numbers
 
 from ..backend import xp
 from ..tensor import Tensor, make
+from ._sums import column_sums, row_sums
 
 __all__ = ["batch_norm", "layer_norm", "add_layer_norm"]
 
@@ -219,12 +220,6 @@ def _check_layer_norm(fn, xd, normalized_shape, weight, bias, eps):
     return shape
 
 
-def _rowsum(a):
-    """Σ over the last axis of a 2-D array as a column: BLAS's matrix-vector product with ones
-    is several times faster than NumPy's reduction along a short contiguous axis."""
-    return (a @ xp.ones(a.shape[1], dtype=a.dtype))[:, None]
-
-
 def _layer_norm_node(xhat, shape, weight, bias, eps, parents, op, out_shape):
     """Normalize ``xhat`` (rows, K) in place (it holds x, and becomes x̂) and build the node.
 
@@ -232,7 +227,7 @@ def _layer_norm_node(xhat, shape, weight, bias, eps, parents, op, out_shape):
     for ``layer_norm``, the two summands for ``add_layer_norm``.
     """
     K = xhat.shape[1]
-    xhat -= _rowsum(xhat) / K
+    xhat -= row_sums(xhat) / K
     inv_std = 1.0 / xp.sqrt(xp.einsum("ij,ij->i", xhat, xhat)[:, None] / K + eps)
     xhat *= inv_std
     w = weight.data.reshape(K) if weight is not None else None
@@ -251,14 +246,14 @@ def _layer_norm_node(xhat, shape, weight, bias, eps, parents, op, out_shape):
         if any(t.requires_grad for t in inputs):
             gh = g2 * w if w is not None else g2.copy()
             gx = xhat * (xp.einsum("ij,ij->i", gh, xhat)[:, None] / K)
-            gh -= _rowsum(gh) / K
+            gh -= row_sums(gh) / K
             gh -= gx
             gh *= inv_std
             gx = gh.reshape(out_shape)
         if weight is not None and weight.requires_grad:
             gw = xp.einsum("ij,ij->j", g2, xhat).reshape(shape)
         if bias is not None and bias.requires_grad:
-            gb = (xp.ones(g2.shape[0], dtype=g2.dtype) @ g2).reshape(shape)
+            gb = column_sums(g2).reshape(shape)
         return (gx,) * len(inputs) + _grads(gx, gw, gb, weight, bias)[1:]
 
     return make(out.reshape(out_shape), parents, backward, op)

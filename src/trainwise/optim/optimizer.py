@@ -38,13 +38,10 @@ allowed. Elementwise rules make this the whole-array update bit for bit.
 from __future__ import annotations
 
 import math
-import os
-import queue
 import sys
-import threading
 import weakref
 
-from ..backend import blas_threads, xp
+from ..backend import blas_threads, run_in_threads, xp
 from ..tensor import EXCLUSIVE_REFCOUNT, Tensor, enable_grad
 
 
@@ -262,7 +259,7 @@ class Optimizer:
         if k == 1:
             job(0)
         else:
-            _POOL.run([lambda j=j: job(j) for j in range(k)])
+            run_in_threads([lambda j=j: job(j) for j in range(k)])
         for d, s, ranges, _per in plans:
             _merge_state(d, s, ranges)
 
@@ -495,54 +492,6 @@ def _scratch_view(store: dict, p, i: int):
 _MAX_SPLIT = 8
 
 
-class _Pool:
-    """Daemon worker threads for ``Optimizer._run_split``: ``run(jobs)`` runs ``jobs[0]`` on
-    the caller and ``jobs[j]`` on worker j, and returns when all are done (re-raising the
-    first error). NumPy releases the GIL inside its array loops, so the ranges run at once."""
-
-    def __init__(self):
-        self.workers = []
-        self.lock = threading.Lock()
-
-    def _work(self, todo, done):
-        while True:
-            job = todo.get()
-            try:
-                job()
-                done.put(None)
-            except BaseException as e:  # handed to the caller, which re-raises it
-                done.put(e)
-
-    def run(self, jobs):
-        with self.lock:
-            while len(self.workers) < len(jobs) - 1:
-                todo, done = queue.SimpleQueue(), queue.SimpleQueue()
-                threading.Thread(target=self._work, args=(todo, done), daemon=True,
-                                 name="trainwise-optim").start()
-                self.workers.append((todo, done))
-            for (todo, _), job in zip(self.workers, jobs[1:]):
-                todo.put(job)
-            err = None
-            try:
-                jobs[0]()
-            except BaseException as e:
-                err = e
-            for _, done in self.workers[: len(jobs) - 1]:
-                e = done.get()
-                if err is None and e is not None:
-                    err = e
-            if err is not None:
-                raise err
-
-    def reset(self):
-        # a forked child has none of the parent's threads
-        self.workers = []
-        self.lock = threading.Lock()
-
-
-_POOL = _Pool()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_POOL.reset)
 
 
 def _split(d, g, s, k):
