@@ -444,3 +444,119 @@ def test_errors_name_the_argument():
         conv2d(np.zeros((1, 3, 5, 5), np.float32), w4)
     with pytest.raises(TypeError, match=r"Conv2d: 'input' must have a floating dtype; got uint8"):
         nn.Conv2d(3, 4, 3)(np.zeros((1, 3, 5, 5), np.uint8))
+
+
+# ------------------------------------------------- the backward as shifted products
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(padding=0), dict(padding=(2, 0), dilation=(1, 2)),
+                                dict(padding="same", dilation=2)])
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 3), (1, 2)])
+def test_shifted_backward_matches_torch(monkeypatch, kw, kernel):
+    # every stride-1 layer of 4+ input channels takes the shifted backward here, whatever its grid
+    monkeypatch.setattr(conv_module, "SHIFT_MIN_POSITIONS", 0)
+    monkeypatch.setattr(conv_module, "FLAT_WASTE", 100.0)
+    calls = []
+    real = conv_module._shifted_backward
+    monkeypatch.setattr(conv_module, "_shifted_backward", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((5, 4) + kernel), rng.standard_normal(5)
+    for bias in (b, None):
+        for ours, ref in _torch_and_ours(conv2d, TF.conv2d, x, w, bias, **kw):
+            assert relative_error(ours, ref) < TOL
+    assert calls == [1, 1]
+    x1, w1 = rng.standard_normal((2, 6, 17)), rng.standard_normal((3, 6, 4))
+    for ours, ref in _torch_and_ours(conv1d, TF.conv1d, x1, w1, b[:3], padding=1, dilation=2):
+        assert relative_error(ours, ref) < TOL
+    assert calls == [1, 1, 1]
+
+
+def test_shifted_backward_partial_requires_grad_relu_and_threads(monkeypatch):
+    from trainwise.functional.conv import conv_nd
+
+    monkeypatch.setattr(conv_module, "SHIFT_MIN_POSITIONS", 0)
+    monkeypatch.setattr(conv_module, "FLAT_WASTE", 100.0)
+    rng = np.random.default_rng(13)
+    x, w, b = rng.standard_normal((5, 4, 7, 6)), rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(3)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.relu(TF.conv2d(xt, wt, bt, padding=1))
+    g = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(g))
+    for threads in (1, 2, 3):  # images split between worker ranges: the same numbers
+        monkeypatch.setattr(conv_module, "blas_threads", lambda t=threads: t)
+        monkeypatch.setattr(conv_module, "THREAD_MIN_WORK", 0)
+        monkeypatch.setattr(conv_module, "SPLIT_IMAGES", True)
+        for need in [(True, True, True), (False, True, True), (True, False, False), (False, True, False)]:
+            X, W, B = (tw.Tensor(a, requires_grad=r) for a, r in zip((x, w, b), need))
+            y = conv_nd("conv2d", X, W, B, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, 2, relu=True)
+            assert relative_error(y.data, yt.detach().numpy()) < TOL
+            y.backward(g)
+            for T, ref, r in [(X, xt, need[0]), (W, wt, need[1]), (B, bt, need[2])]:
+                if r:
+                    assert relative_error(T.grad, ref.grad.numpy()) < TOL
+                else:
+                    assert T.grad is None
+
+
+def test_shifted_backward_gradcheck(monkeypatch):
+    from trainwise.functional.conv import conv_nd
+
+    monkeypatch.setattr(conv_module, "SHIFT_MIN_POSITIONS", 0)
+    monkeypatch.setattr(conv_module, "FLAT_WASTE", 100.0)
+    rng = np.random.default_rng(14)
+    x, w, b = rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((3, 4, 2, 3)), rng.standard_normal(3)
+
+    def f(x, w, b):
+        return conv_nd("conv2d", x, w, b, (1, 1), ((1, 0), (1, 1)), (2, 1), 1, 2, relu=True)
+
+    assert gradcheck(f, x, w, b) < 1e-6
+
+
+def test_shifted_backward_is_taken_where_it_pays(monkeypatch):
+    # cnn-small's second layer (8 channels, 30x30 padded grid) takes it; one input channel,
+    # a short signal, a stride or groups keep the im2col backward
+    seen = []
+    real = conv_module._shifted_backward
+    monkeypatch.setattr(conv_module, "_shifted_backward", lambda *a: seen.append(1) or real(*a))
+    rng = np.random.default_rng(15)
+
+    def run(xs, ws, **kw):
+        f = conv2d if len(xs) == 4 else conv1d
+        f(tw.Tensor(rng.standard_normal(xs), requires_grad=True), tw.Tensor(rng.standard_normal(ws)), **kw)
+        return len(seen)
+
+    assert run((2, 8, 28, 28), (16, 8, 3, 3), padding=1) == 1
+    assert run((2, 1, 28, 28), (8, 1, 3, 3), padding=1) == 1
+    assert run((2, 32, 40), (32, 32, 5), padding=2) == 1
+    assert run((2, 8, 28, 28), (16, 8, 3, 3), padding=1, stride=2) == 1
+    assert run((2, 8, 28, 28), (16, 4, 3, 3), padding=1, groups=2) == 1
+
+
+def test_mid_size_products_run_on_one_blas_thread(monkeypatch):
+    # backend.product: between OpenBLAS's own threading threshold and SMALL_PRODUCT_MACS the
+    # product runs on one thread (so OpenBLAS's worker is never woken to spin), and the count is
+    # restored; outside that range, and for non-2-D operands, the budget is left alone
+    from threadpoolctl import threadpool_limits
+
+    import trainwise.backend as backend
+
+    seen = []
+    real = backend.one_blas_thread
+
+    class Spy(real):
+        def __enter__(self):
+            r = super().__enter__()
+            seen.append(backend.blas_threads())
+            return r
+
+    monkeypatch.setattr(backend, "one_blas_thread", Spy)
+    rng = np.random.default_rng(16)
+    with threadpool_limits(limits=2, user_api="blas"):
+        budget = backend.blas_threads()
+        a, b = rng.standard_normal((64, 3136)).astype(np.float32), rng.standard_normal((3136, 10)).astype(np.float32)
+        np.testing.assert_array_equal(backend.product(a, b), a @ b)  # 2.0M multiply-adds: held
+        assert seen == [1] and backend.blas_threads() == budget
+        backend.product(a[:8], b)  # 0.25M: OpenBLAS keeps it on one thread by itself
+        backend.product(rng.standard_normal((256, 1024)), rng.standard_normal((1024, 1024)))  # 268M
+        backend.product(a[0], b)  # 1-D
+        assert seen == [1] and backend.blas_threads() == budget
+        assert budget == (2 if backend.blas_controllers() else 1)

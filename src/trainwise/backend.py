@@ -165,6 +165,29 @@ class one_blas_thread:
         return False
 
 
+# OpenBLAS runs a product of m·n·k ≤ 65536·4 multiply-adds on one thread by itself
+# (interface/gemm.c: SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD) and threads the
+# larger ones. Between that and SMALL_PRODUCT_MACS, ``product`` holds it to one thread:
+# the second thread saves little there (a (64, 3136) by (3136, 10) product: 76 against
+# 110 µs), but once woken OpenBLAS's worker spins on the other core for ~0.1 s after the
+# call (its THREAD_TIMEOUT, 2^28 cycles), taking that core from trainwise's own worker
+# threads (the convolution's and pooling's image ranges) for the rest of the step.
+OPENBLAS_THREADED_MACS = 65536 * 4
+SMALL_PRODUCT_MACS = 1 << 22
+
+
+def product(a, b):
+    """``a @ b``; for 2-D arrays on one BLAS thread when the product has between
+    OPENBLAS_THREADED_MACS and SMALL_PRODUCT_MACS multiply-adds (see there). The same numbers either way."""
+    if a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    if OPENBLAS_THREADED_MACS < macs < SMALL_PRODUCT_MACS:
+        with one_blas_thread():
+            return a @ b
+    return a @ b
+
+
 # ------------------------------------------------------------------ worker threads
 class _Pool:
     """Daemon worker threads: ``run(jobs)`` runs ``jobs[0]`` on the caller and ``jobs[j]`` on

@@ -39,8 +39,11 @@ outputs; kernel offset (p, q) is then the shift p·d_H·W_p + q·d_W, so each
 offset's columns, and its col2im slice-add, are one contiguous run per image
 instead of H_out runs of W_out values. With ``relu`` the node also applies
 max(0, ·) in place and masks G with [y > 0] (``nn.Sequential`` fuses a
-convolution and the ReLU after it). Images can be split between threads
-(``SPLIT_IMAGES``, off by default: see there).
+convolution and the ReLU after it). A stride-1 layer of one group with at
+least SHIFT_MIN_CHANNELS input channels on a grid of at least
+SHIFT_MIN_POSITIONS positions takes its backward as kH·kW shifted products
+instead, without rebuilding the columns (``_shifted_backward``). Images are
+split between threads (``SPLIT_IMAGES``, on by default: see there).
 """
 from __future__ import annotations
 
@@ -216,23 +219,18 @@ def _clip(offset, s, n_out, size):
     return slice(a, a + (i1 - i0 - 1) * s + 1, s), slice(i0, i1)
 
 
-# Splitting a convolution's (and max pooling's) images between threads is off by
-# default. It made the second convolution of `cnn-small` 1.5x faster alone (two
-# threads, forward 2.95 -> 1.86 ms, backward 5.53 -> 3.75 ms), but the whole step 5-8%
-# slower (79 against 84 steps/s): OpenBLAS's own worker threads, woken by the threaded
-# products elsewhere in the step (the Linear layer), spin while they wait for work and
-# take the second core from ours; with OpenBLAS held to one thread the split step ran
-# at 108 steps/s. While the ranges run, ``_run`` holds NumPy's BLAS to one thread, so the
-# k = blas_threads() Python threads are all the threads used (the user's budget); this does
-# not stop the spinning: OpenBLAS 0.3.31's worker kept one core busy (CPU time = wall time)
-# for at least 0.1 s after a threaded product whether or not the count was then set to 1.
-# Re-measured with the hold (two threads, load ~2): the second convolution alone 1.3-1.8x
-# faster (forward 2.8 -> 1.6-2.2 ms, backward 5.35 -> 3.4-4.5 ms), the `cnn-small` step
-# slower or equal (68 against 79, 67 against 74, 67 against 67 steps/s). Set True where
-# NumPy's BLAS threads do not spin.
-# (Running the whole step under ``one_blas_thread`` stops the spinning but also the split,
-# whose thread count is read from the same setting.)
-SPLIT_IMAGES = False
+# Splitting a convolution's (and max pooling's) images between threads. History: it made
+# the second convolution of `cnn-small` 1.3-1.8x faster alone, but the whole step 5-8%
+# slower (79 against 84 steps/s), because OpenBLAS's own worker, woken by a threaded
+# product elsewhere in the step (the Linear layer's), spins on the other core for ~0.1 s
+# after the call, whatever the thread count is set to next. Since ``backend.product``
+# keeps products that small on one BLAS thread, nothing in such a step wakes that worker,
+# and the split pays: `cnn-small` at two threads 8.2-9.5 ms a step against 12.4-13.5 ms
+# unsplit (interleaved, quiet machine). While the ranges run, ``_run`` holds NumPy's BLAS
+# to one thread, so the k = blas_threads() Python threads are all the threads used (the
+# user's budget). A step that also has threaded products (a wide Linear layer) can still
+# meet a spinning worker; set False there if it measures slower.
+SPLIT_IMAGES = True
 # Split only above this many multiply-adds (C_out·C·kH·kW·H_out·W_out per image, times
 # N): below it the hand-off costs more.
 THREAD_MIN_WORK = 1 << 22
@@ -268,6 +266,108 @@ def _run(jobs):
     else:
         with one_blas_thread():
             run_in_threads(jobs)
+
+
+# ---------------------------------------------- the backward as shifted products
+# A stride-1 convolution of one group with at least this many input channels and this
+# many positions on its padded grid takes its backward as kH·kW shifted products
+# (``_shifted_backward``) instead of rebuilding the im2col columns. Measured on
+# `cnn-small`'s second layer (64 images, 8 -> 16 channels, 3x3, 28x28, ReLU fused;
+# one thread, best of 60): backward 4.6 against 5.4 ms. The forward stays im2col: as 9
+# shifted products of inner dimension C_in = 8 it took 3.8 against 2.6 ms (each product
+# writes the whole output again). With one input channel, or on the 1-D CNN's 40
+# positions per image, the shifted products were no faster, so those keep im2col.
+SHIFT_MIN_CHANNELS = 4
+SHIFT_MIN_POSITIONS = 256
+
+
+def _shifted_backward(x, weight, bias, out4, xpad, in4, wshape4, pads, offsets, relu, ranges):
+    """The backward of a stride-1, one-group convolution as kH·kW shifted products, no im2col.
+
+    On the flattened padded image (position t = i·W_p + j, T = H_p·W_p) kernel
+    offset k = (p, q) reads the input shifted by s_k = p·d_H·W_p + q·d_W, so the
+    forward is Y_n = Σ_k W_k · X_n[:, s_k : s_k + T] (W_k = W[:, :, p, q],
+    C_out × C_in; the positions off the outputs are dropped). With G the output
+    gradient placed on the padded grid (zero off the outputs) after s_max zeros:
+
+        dW_k = Σ_n G_n · X_n[:, s_k : s_k + T]ᵀ,    dX_n = Σ_k W_kᵀ · G_n[:, −s_k : T − s_k],
+
+    the second being col2im as kH·kW shifted products. A read past a channel's
+    end (t + s_k ≥ T) only pairs with positions t that are not outputs (G = 0
+    there); a read before a channel's start (t − s_k < 0) meets the end of the
+    previous channel's G, whose last s_max positions are never outputs, or the
+    leading zeros. ``xpad`` is the padded input, C-ordered and followed in memory
+    by s_max zeros (``_pad(.., tail)``; None when W needs no gradient), ``in4`` the
+    input's shape as 4-D (N, C, H, W), ``out4`` the forward's output (the ReLU's
+    mask when ``relu``); images split between threads as ``ranges``.
+    """
+    N, C, H, W = in4
+    (pt, pb), (pl, pr) = pads
+    Hp, Wp = H + pt + pb, W + pl + pr
+    O, kernel = wshape4[0], wshape4[2:]
+    oh, ow = out4.shape[2:]
+    T, tail, kk = Hp * Wp, offsets[-1], len(offsets)
+    e = out4.itemsize
+    flat = None if xpad is None else xpad.reshape(-1)
+    want_w, want_x = weight.requires_grad, x.requires_grad
+
+    def backward(g):
+        g4 = g.reshape(N, O, oh, ow)
+        want_b = bias is not None and bias.requires_grad
+        # W read now, not kept from the forward (see conv_nd): Wᵀ_k, (C_in, C_out) each
+        wkt = xp.ascontiguousarray(weight.data.reshape(wshape4).transpose(2, 3, 1, 0)).reshape(kk, C, O) \
+            if want_x else None
+        dx = xp.empty((N, C, H, W), dtype=g.dtype) if want_x else None
+        parts = [None] * len(ranges)
+
+        def backward_images(j, lo, hi):
+            n = hi - lo
+            gbuf = xp.zeros(tail + n * O * T, dtype=g.dtype)
+            G = gbuf[tail:].reshape(n, O, Hp, Wp)
+            if relu:
+                xp.multiply(g4[lo:hi], out4[lo:hi] > 0, out=G[:, :, :oh, :ow])
+            else:
+                G[:, :, :oh, :ow] = g4[lo:hi]
+            G3 = G.reshape(n, O, T)
+            gb = xp.matmul(G3, xp.ones(T, dtype=g.dtype)).sum(axis=0) if want_b else None
+            gw = None
+            if want_w:
+                gw = xp.empty((kk, O, C), dtype=g.dtype)
+                for k, off in enumerate(offsets):
+                    xs = _as_strided(flat[lo * C * T + off:], shape=(n, T, C), strides=(C * T * e, e, T * e),
+                                     writeable=False)
+                    xp.matmul(G3, xs).sum(axis=0, out=gw[k])
+            if want_x:
+                d = term = None
+                for k, off in enumerate(offsets):
+                    gs = _as_strided(gbuf[tail - off:], shape=(n, O, T), strides=(O * T * e, T * e, e),
+                                     writeable=False)
+                    if d is None:
+                        d = xp.matmul(wkt[k], gs)
+                        term = xp.empty_like(d)
+                    else:
+                        xp.matmul(wkt[k], gs, out=term)
+                        d += term
+                dx[lo:hi] = d.reshape(n, C, Hp, Wp)[:, :, pt:pt + H, pl:pl + W]
+            parts[j] = (gw, gb)
+
+        _run([lambda j=j, lo=lo, hi=hi: backward_images(j, lo, hi) for j, (lo, hi) in enumerate(ranges)])
+        gx = dx.reshape(x.data.shape) if want_x else None
+        gw = gb = None
+        if want_w:
+            gw = parts[0][0]
+            for part in parts[1:]:
+                gw += part[0]
+            gw = xp.ascontiguousarray(gw.reshape(kernel + (O, C)).transpose(2, 3, 0, 1)).reshape(weight.data.shape)
+        if want_b:
+            gb = parts[0][1]
+            for part in parts[1:]:
+                gb += part[1]
+        if bias is None:
+            return gx, gw
+        return gx, gw, gb
+
+    return backward
 
 
 # ------------------------------------------------------------------ the node
@@ -322,6 +422,10 @@ def conv_nd(owner: str, x, weight, bias, stride: tuple, pads: tuple, dilation: t
     # padded grid (H_p·W_p ≤ FLAT_WASTE·H_out·W_out). Otherwise the narrow layout,
     # whose rows are W_out long.
     flat = stride == (1, 1) and Hp * Wp <= FLAT_WASTE * L and want_x
+    # the backward as shifted products (see _shifted_backward) on the flat layout's padded buffer
+    shifted = (stride == (1, 1) and groups == 1 and kk > 1 and C >= SHIFT_MIN_CHANNELS
+               and SHIFT_MIN_POSITIONS <= Hp * Wp <= FLAT_WASTE * L)
+    flat = flat or shifted
     T = Hp * Wp if flat else L
     offsets = _flat_offsets(kernel, dilation, Wp) if flat else [0]
     tail = offsets[-1]
@@ -360,6 +464,11 @@ def conv_nd(owner: str, x, weight, bias, stride: tuple, pads: tuple, dilation: t
     ranges = _image_ranges(N, O * K * L)
     _run([lambda lo=lo, hi=hi: forward_images(lo, hi) for lo, hi in ranges])
     out = y.reshape((N, O) + (out_hw[1:] if nd == 1 else out_hw))
+    if shifted:
+        backward = _shifted_backward(x, weight, bias, y.reshape(N, O, oh, ow), xpad if want_w else None, xd.shape,
+                                     wd.shape, pads, offsets, relu, ranges)
+        parents = (x, weight) if bias is None else (x, weight, bias)
+        return make(out, parents, backward, f"conv{nd}d_relu" if relu else f"conv{nd}d")
     if not want_w:
         del xpad, xview  # only dW needs the input again
     elif flat:

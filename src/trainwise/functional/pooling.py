@@ -110,7 +110,7 @@ def _as4d(a, nd):
 
 
 # ---------------------------------------------------------------------- max
-# With ``conv.SPLIT_IMAGES`` (off by default) max pooling's images are split between
+# With ``conv.SPLIT_IMAGES`` (on by default) max pooling's images are split between
 # threads as the convolution's (``conv._image_ranges``), from 1/16 of its threshold of
 # work (counted
 # as output values x kernel offsets): a pass costs little per element but the whole
