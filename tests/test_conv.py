@@ -532,7 +532,7 @@ def test_shifted_backward_is_taken_where_it_pays(monkeypatch):
 
 
 def test_mid_size_products_run_on_one_blas_thread(monkeypatch):
-    # backend.product: between OpenBLAS's own threading threshold and SMALL_PRODUCT_MACS the
+    # backend.product, once the process has used trainwise's worker threads: between OpenBLAS's own threading threshold and SMALL_PRODUCT_MACS the
     # product runs on one thread (so OpenBLAS's worker is never woken to spin), and the count is
     # restored; outside that range, and for non-2-D operands, the budget is left alone
     from threadpoolctl import threadpool_limits
@@ -553,6 +553,11 @@ def test_mid_size_products_run_on_one_blas_thread(monkeypatch):
     with threadpool_limits(limits=2, user_api="blas"):
         budget = backend.blas_threads()
         a, b = rng.standard_normal((64, 3136)).astype(np.float32), rng.standard_normal((3136, 10)).astype(np.float32)
+        monkeypatch.setattr(backend, "_own_threads_used", False)
+        backend.product(a, b)  # no worker threads used yet: nothing to protect, no hold
+        assert seen == []
+        backend.run_in_threads([lambda: None, lambda: None])
+        assert backend._own_threads_used
         np.testing.assert_array_equal(backend.product(a, b), a @ b)  # 2.0M multiply-adds: held
         assert seen == [1] and backend.blas_threads() == budget
         backend.product(a[:8], b)  # 0.25M: OpenBLAS keeps it on one thread by itself

@@ -167,22 +167,25 @@ class one_blas_thread:
 
 # OpenBLAS runs a product of m·n·k ≤ 65536·4 multiply-adds on one thread by itself
 # (interface/gemm.c: SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD) and threads the
-# larger ones. Between that and SMALL_PRODUCT_MACS, ``product`` holds it to one thread:
-# the second thread saves little there (a (64, 3136) by (3136, 10) product: 76 against
-# 110 µs), but once woken OpenBLAS's worker spins on the other core for ~0.1 s after the
-# call (its THREAD_TIMEOUT, 2^28 cycles), taking that core from trainwise's own worker
-# threads (the convolution's and pooling's image ranges) for the rest of the step.
+# larger ones. Once a process has run work on trainwise's own worker threads
+# (``run_in_threads``: the convolution's and pooling's image ranges, the optimizer's
+# ranges), ``product`` holds the products between that and SMALL_PRODUCT_MACS to one
+# thread: the second thread saves little there (a (64, 3136) by (3136, 10) product: 76
+# against 110 µs), but once woken OpenBLAS's worker spins on the other core for ~0.1 s
+# after the call (its THREAD_TIMEOUT, 2^28 cycles), taking that core from trainwise's
+# worker threads for the rest of the step. Processes that never split work (an MLP)
+# skip the hold and its ~4 µs.
 OPENBLAS_THREADED_MACS = 65536 * 4
 SMALL_PRODUCT_MACS = 1 << 22
+_own_threads_used = False
 
 
 def product(a, b):
     """``a @ b``; for 2-D arrays on one BLAS thread when the product has between
-    OPENBLAS_THREADED_MACS and SMALL_PRODUCT_MACS multiply-adds (see there). The same numbers either way."""
-    if a.ndim != 2 or b.ndim != 2:
-        return a @ b
-    macs = a.shape[0] * a.shape[1] * b.shape[1]
-    if OPENBLAS_THREADED_MACS < macs < SMALL_PRODUCT_MACS:
+    OPENBLAS_THREADED_MACS and SMALL_PRODUCT_MACS multiply-adds and the process has used
+    trainwise's worker threads (see there). The same numbers either way."""
+    if _own_threads_used and a.ndim == 2 and b.ndim == 2 \
+            and OPENBLAS_THREADED_MACS < a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT_MACS:
         with one_blas_thread():
             return a @ b
     return a @ b
@@ -242,5 +245,9 @@ if hasattr(os, "register_at_fork"):
 def run_in_threads(jobs) -> None:
     """Run ``jobs`` (callables) at once: the first on the caller, the others on worker threads
     kept for the next call (the optimizer's ranges, the convolution's image ranges). The
-    caller decides how many, within the thread budget (``blas_threads``)."""
+    caller decides how many, within the thread budget (``blas_threads``). From the first
+    call with more than one job on, ``product`` keeps mid-size products on one BLAS thread."""
+    global _own_threads_used
+    if len(jobs) > 1:
+        _own_threads_used = True
     _POOL.run(jobs)
