@@ -97,3 +97,40 @@ def test_a_clean_run_that_failed_by_itself_is_counted_and_named():
     assert "): 1: blobs_deep (seed 15)" in text
     raw["clean"][0]["accuracy"] = 0.4  # a finite (bad) score is not a failure by itself
     assert db.scores(raw)["clean_failed"] == []
+
+
+def test_extra_rows_are_shown_but_left_out_of_every_total():
+    def fault(name, codes, counted, faulty=True, success=False):
+        return {"fault": name, "seed": 0, "codes": codes, "expected": ["overfitting"], "allowed": [],
+                "accuracy": 0.5, "steps": 10, "detected_at": {"overfitting": 0} if codes else {}, "faulty": faulty,
+                "repairable": counted, "counted": counted, "repair": {"success": success}}
+
+    raw = {"faults": [fault("a", ["overfitting"], True, success=True), fault("x", [], False),
+                      fault("x", ["dead_relu"], False, faulty=False)],
+           "clean": [{"codes": [], "counted": True}, {"codes": ["dead_relu"], "counted": False}]}
+    s = db.scores(raw)
+    assert s["fault_runs"] == 1 and s["faulty_runs"] == 1 and s["clean_runs"] == 1 and s["fpr"] == 0.0
+    assert s["per_code"] == {"overfitting": {"tp": 1, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0,
+                                             "f1": 1.0}}
+    assert s["repair_success"] == 1.0 and s["not_worse"] == []
+    assert s["per_fault"]["x"] == {"runs": 2, "faulty": 1, "detected": 0, "repaired": 0, "tried": 1,
+                                   "counted": False}
+    text = db.format_table(s)
+    assert "| x (not counted) | 2 | 1 | 0 | 0/1 |" in text and "left out of every figure" in text
+    assert all(not f.counted and not f.repairable for f in db.EXTRA_FAULTS)
+    assert all(f.counted for f in db.FAULTS) and len(db.FAULTS) == 13
+
+
+def test_the_skewed_training_set_is_a_prior_shift_of_the_same_size():
+    import numpy as np
+
+    skewed = next(f for f in db.FAULTS if f.name == "skewed training set")
+    clean, fault = db.build_run(None, skewed.base, 3, size=0.05), db.build_run(skewed, skewed.base, 3, size=0.05)
+    nc, nf = np.bincount(clean.train[1]), np.bincount(fault.train[1])
+    assert len(clean.train[1]) == len(fault.train[1]) == 1000
+    assert nc.tolist() == [250] * 4 and nf.max() / nf.min() > 10 and nf[2] == nf[3] == 38
+    # the same balanced validation samples: each run standardizes them with its own training statistics (an
+    # increasing affine map per feature), so their order along every feature is the same
+    assert np.array_equal(clean.val[1], fault.val[1]) and np.bincount(fault.val[1]).tolist() == [37] * 4
+    for j in range(clean.val[0].shape[1]):
+        assert np.array_equal(np.argsort(clean.val[0][:, j]), np.argsort(fault.val[0][:, j]))

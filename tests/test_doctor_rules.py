@@ -195,6 +195,39 @@ def test_overfitting_needs_a_model_that_fit_its_training_set():
     assert h.code == "overfitting"
 
 
+def test_overfitting_is_a_warning_only_where_it_cost_validation_accuracy():
+    # the validation loss rose 20% from its minimum while the training loss fell (the loss form), but the
+    # validation accuracy stayed at its best and the accuracy gap is narrow: the beginning of overfitting, info
+    train = [1.0, 0.7, 0.5, 0.4, 0.35, 0.3]
+    val = [1.0, 0.8, 0.5, 0.55, 0.58, 0.6]
+    tacc = [0.6, 0.75, 0.85, 0.9, 0.92, 0.93]
+    (f,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc, [0.6, 0.75, 0.86, 0.87, 0.87, 0.87])))
+    assert f.severity == "info" and f.epoch == 2
+    assert f.evidence["val_accuracy_drop"] == pytest.approx(0.0) and "nothing lost yet" in f.message
+    # the same losses with the validation accuracy 0.04 below its best (≥ ζ = 0.03): it cost something
+    (g,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc, [0.6, 0.75, 0.86, 0.87, 0.85, 0.83])))
+    assert g.severity == "warning" and g.evidence["val_accuracy_drop"] == pytest.approx(0.04)
+    # a drop of 0.02 is within the validation accuracy's wobble; a gap ≥ 0.07 (above 0.9) is a cost by itself
+    (h,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc[:-1] + [0.91],
+                                                         [0.6, 0.75, 0.86, 0.87, 0.86, 0.85])))
+    assert h.severity == "info" and h.evidence["val_accuracy_drop"] == pytest.approx(0.02)
+    (k,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val, tacc, [0.6, 0.75, 0.85, 0.86, 0.86, 0.86])))
+    assert k.severity == "warning" and k.evidence["accuracy_gap"] == pytest.approx(0.07)
+    # without accuracy the loss is the metric: its rise is the cost
+    (m,) = rules.rule_overfitting(stats_with(epochs=_rows(train, val)))
+    assert m.severity == "warning"
+
+
+def test_repair_keeps_working_on_an_overfitting_that_early_stopping_only_cut_short():
+    from trainwise.doctor.remedies import _problems
+    cut = Finding("overfitting", "info", evidence={"early_stopping_restored_epoch": 3})
+    held = Finding("overfitting", "info", evidence={"val_accuracy_drop": 0.0})       # nothing lost: not a problem
+    explained = Finding("overfitting", "info", evidence={"early_stopping_restored_epoch": 3,
+                                                         "consequence_of": "unnormalized_inputs"})
+    warn = Finding("dead_relu", "warning")
+    assert _problems([cut, held, explained, warn]) == [cut, warn]
+
+
 def test_overfitting_handled_by_early_stopping_is_info():
     st = stats_with(epochs=_rows([1.0, 0.7, 0.5, 0.3, 0.2], [1.1, 0.9, 1.0, 1.1, 1.3]),
                     early_stopping={"restore_best_weights": True, "best_epoch": 1})

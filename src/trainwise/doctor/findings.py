@@ -162,7 +162,8 @@ CODES: dict[str, dict] = {
         "rule": "the validation loss rose ≥ 10% above its minimum for ≥ 2 epochs while the training loss kept "
                 "falling and (val − train)/train > 0.1 (SageMaker Debugger's Overfit ratio_threshold; "
                 "AUTOTRAINER's test_turn_bad), or AUTOTRAINER's accuracy gap (≥ 0.1, or ≥ 0.07 above 0.9 "
-                "training accuracy)",
+                "training accuracy); the first form is a warning only when the validation accuracy fell ≥ 0.03 "
+                "below its best or the accuracy gap is that wide, else info",
     },
     UNDERFITTING: {
         "title": "underfitting",

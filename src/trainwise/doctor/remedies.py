@@ -41,7 +41,8 @@ resplit_stratified     pool training and validation and split again at random, s
 =====================  =====================================================================
 
 ``repair(trainer, doctor, ...)`` is the loop behind ``Trainer(..., doctor="repair")``:
-after the first (watched) run it takes the findings of warning or worse,
+after the first (watched) run it takes the findings of warning or worse
+(and an overfitting that is info only because early stopping cut it short),
 worst first, applies to a fresh copy of the initial model the first untried
 remedy of each that applies, retrains, and keeps the change if the score
 (validation accuracy, else −validation loss; the training split without
@@ -833,6 +834,16 @@ def _severe(findings):
     return [f for f in findings if severity_rank(f.severity) >= 1]
 
 
+def _problems(findings):
+    """What the repair loop still works on: the findings of warning or worse, and an overfitting that is info
+    only because early stopping restored its best epoch. Early stopping cuts the run off before the symptom
+    shows; the variance behind it is still there, and dropout and weight decay (the finding's next remedies)
+    remove it. A round that adds them is kept only if it scores better, as every round is."""
+    return [f for f in findings if severity_rank(f.severity) >= 1 or (
+        f.code == "overfitting" and "early_stopping_restored_epoch" in f.evidence
+        and "consequence_of" not in f.evidence)]
+
+
 def _context(doctor, trainer, train, val, epochs, healthy=(None, None)):
     model, optimizer, scheduler = copy.deepcopy(doctor._initial)
     return RepairContext(
@@ -942,7 +953,7 @@ def repair(trainer, doctor, train, val=None, epochs: int = 1, batch_size=32, shu
         return c
 
     for rnd in range(max_rounds):
-        problems = _severe(current["findings"])
+        problems = _problems(current["findings"])
         if not problems:
             break
         trainer.loss_fn = user_loss  # each attempt starts from the user's loss (a remedy may weight it)

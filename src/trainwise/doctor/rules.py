@@ -90,6 +90,11 @@ THRESHOLDS = {
     # trainwise (calibrated): a rising validation loss counts only with an accuracy gap of at least this
     # (a blobs run at 99% validation accuracy has its tiny validation loss wobble up 30%)
     "overfit_min_acc_gap": 0.05,
+    # the validation-loss form is a warning only when it cost validation accuracy (seed 000: "test accuracy
+    # peaks and then drops"): at least AUTOTRAINER's accuracy drop ζ = 0.03 below its best (epoch-to-epoch
+    # validation accuracy of clean MNIST-1D CNNs, 1,000 samples, wobbles by 1-2 points), or a wide accuracy gap;
+    # a loss that rises while the accuracy holds is reported as info (the beginning of overfitting)
+    "overfit_acc_drop": 0.03,
     # AUTOTRAINER test_not_well: accuracy gap (0.1, or 0.07 when training accuracy > 0.9)
     "overfit_acc_gap": 0.1,
     "overfit_acc_gap_high": 0.07,
@@ -467,6 +472,12 @@ def rule_overfitting(stats, thresholds=None) -> list:
     Overfit, 0.1); or AUTOTRAINER's accuracy gap in the last two epochs. The epoch is where the
     validation loss turned (its minimum). With early stopping that restored that epoch the finding is info.
 
+    Severity: the accuracy-gap form is a warning (the gap is the cost). The validation-loss form is a
+    warning where it cost something measurable: without accuracy (the loss is then the metric), or the final
+    validation accuracy ≥ overfit_acc_drop (AUTOTRAINER's ζ = 0.03) below its best (seed 000: "test
+    accuracy peaks and then drops"), or the final accuracy gap ≥ AUTOTRAINER's test_not_well gap; a
+    validation loss that rises while the accuracy holds is the beginning of overfitting, reported as info.
+
     Both forms need, where accuracy is recorded, a final training accuracy ≥ Θ = satisfied_accuracy (0.7,
     AUTOTRAINER's "satisfied" level): overfitting is fitting the training set too closely, and a model
     below Θ on its own training samples has not fit it (AUTOTRAINER judges unsatisfied accuracy first; that
@@ -509,6 +520,17 @@ def rule_overfitting(stats, thresholds=None) -> list:
                             f"{va[-1]:.3g} since epoch {start + 1}")
     if found is None:
         return []
+    severity = "warning"
+    if has_acc and "train_accuracy" not in ev:  # the validation-loss form, where accuracy is recorded
+        va_all = _a([r["val_accuracy"] for r in rows])
+        drop = float(va_all.max() - va_all[-1])
+        need_gap = _t(thresholds, "overfit_acc_gap_high" if rows[-1]["accuracy"] > 0.9 else "overfit_acc_gap")
+        ev.update({"val_accuracy_best": float(va_all.max()), "val_accuracy_drop": drop,
+                   "threshold_acc_drop": _t(thresholds, "overfit_acc_drop")})
+        if drop < _t(thresholds, "overfit_acc_drop") and not acc_gap >= need_gap:
+            severity = "info"
+            found = (found[0], found[1] + f"; the validation accuracy is still within {drop:.3g} of its best "
+                                          f"{float(va_all.max()):.3g} (nothing lost yet)")
     rep = _represented_gap(stats.get("class_accuracy"), 10.0)  # 10: the data check's imbalance threshold
     if rep is not None:
         ev.update(rep)
@@ -516,7 +538,6 @@ def rule_overfitting(stats, thresholds=None) -> list:
             ev["represented_gap_threshold"] = _t(thresholds, "overfit_acc_gap_high" if
                                                  rep["represented_train_accuracy"] > 0.9 else "overfit_acc_gap")
     es = stats.get("early_stopping") or {}
-    severity = "warning"
     if es.get("restore_best_weights") and es.get("best_epoch") is not None:
         ev["early_stopping_restored_epoch"] = es["best_epoch"]
         severity = "info"
