@@ -550,12 +550,14 @@ def _split_run(name, kwargs, threads, chunk, monkeypatch):
     from trainwise.optim import optimizer as optimizer_module
 
     monkeypatch.setattr(optimizer_module, "blas_threads", lambda: threads)
+    monkeypatch.setattr(optimizer_module, "shorten_blas_spin", lambda: True)  # threads=None then means the budget
     rng = np.random.default_rng(3)
     shapes = [(40, 50), (7,), (3001,), (5, 3)]
     ps = [tw.Tensor(rng.normal(size=s).astype(np.float32), requires_grad=True) for s in shapes]
     opt = TW[name](ps, **kwargs)
     opt.flat_max_elements = 0  # the per-parameter path, where large parameters are split
     opt.threads = None  # as many as the (patched) BLAS budget allows
+    opt.thread_min_elements = 0  # for every parameter that is split
     opt.split_min_elements = 1000  # (40, 50) and (3001,) are cut into ranges; the others are not
     opt.chunk_elements = chunk
     for step in range(5):
@@ -634,3 +636,42 @@ def test_threaded_split_respects_the_thread_budget(threads, budget, monkeypatch)
     opt.step()
     opt.step()
     np.testing.assert_array_equal(p.data, np.float32(1) - np.float32(0.5) - np.float32(0.5) * np.float32(1.9))
+
+
+@pytest.mark.parametrize("spin_short,size,used", [(True, 5000, False), (True, 40000, True), (False, 40000, False)])
+def test_default_threads_only_for_large_parameters_and_a_short_spin(spin_short, size, used, monkeypatch):
+    # threads=None (the default): worker threads only for parameters of thread_min_elements and
+    # more, and only while OpenBLAS's idle spin is short (else the second range waits for it)
+    from trainwise.optim import optimizer as optimizer_module
+
+    calls = []
+    real = optimizer_module.run_in_threads
+    monkeypatch.setattr(optimizer_module, "blas_threads", lambda: 2)
+    monkeypatch.setattr(optimizer_module, "shorten_blas_spin", lambda: spin_short)
+    monkeypatch.setattr(optimizer_module, "run_in_threads", lambda jobs: calls.append(len(jobs)) or real(jobs))
+    p = tw.Tensor(np.ones(size, dtype=np.float32), requires_grad=True)
+    p.grad = np.ones(size, dtype=np.float32)
+    opt = SGD([p], lr=0.5)
+    assert opt.threads is None
+    opt.flat_max_elements, opt.split_min_elements, opt.chunk_elements, opt.thread_min_elements = 0, 1000, 1000, 20000
+    opt.step()
+    assert calls == ([2] if used else [])
+    np.testing.assert_array_equal(p.data, np.full(size, 0.5, dtype=np.float32))
+
+
+def test_shorten_blas_spin_keeps_the_numbers():
+    # cutting OpenBLAS's idle spin restarts its workers: products give the same numbers after
+    import os
+
+    from trainwise import backend
+
+    rng = np.random.default_rng(21)
+    a, b = rng.standard_normal((300, 400)), rng.standard_normal((400, 500))
+    before = a @ b
+    ours = str(backend.BLAS_SPIN_LOG2_CYCLES)
+    unset = os.environ.get("OPENBLAS_THREAD_TIMEOUT") in (None, ours)  # not set by the user (or set by us)
+    short = backend.shorten_blas_spin()
+    assert backend.shorten_blas_spin() is short  # decided once
+    if unset and any(c.internal_api == "openblas" for c in backend.blas_controllers()):
+        assert short is True and os.environ["OPENBLAS_THREAD_TIMEOUT"] == ours
+    np.testing.assert_array_equal(a @ b, before)

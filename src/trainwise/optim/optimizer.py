@@ -32,8 +32,8 @@ falls back to the per-parameter loop (on the same state views).
 Ranges (``_run_split``): on the per-parameter path, a parameter of at least
 ``split_min_elements`` is updated in contiguous ranges of at most
 ``chunk_elements``, so that the rule's passes find the range's arrays in cache;
-``threads`` (1 by default) lets the ranges run on the threads NumPy's BLAS is
-allowed. Elementwise rules make this the whole-array update bit for bit.
+``threads`` (None by default: all the threads NumPy's BLAS is allowed once
+OpenBLAS's idle spin is short, else 1) lets the ranges run on those threads. Elementwise rules make this the whole-array update bit for bit.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ import math
 import sys
 import weakref
 
-from ..backend import blas_threads, run_in_threads, xp
+from ..backend import blas_threads, run_in_threads, shorten_blas_spin, xp
 from ..tensor import EXCLUSIVE_REFCOUNT, Tensor, enable_grad
 
 
@@ -204,10 +204,19 @@ class Optimizer:
     # the longest range one thread updates in one go (1 MiB of float32 per array)
     chunk_elements = 1 << 18
     # Threads a step may use for large parameters: 1, at most n, or None for as many as NumPy's
-    # BLAS is allowed; never more than that budget. 1 by default: measured on 2 cores that
-    # other jobs kept busy (load 8), the second thread rarely got a core in time and the
-    # optimizer step of the medium MLP took 1.3-1.6x longer with it than without.
-    threads = 1
+    # BLAS is allowed; never more than that budget. None by default, which means 1 unless
+    # OpenBLAS's idle spin is short (``backend.shorten_blas_spin``): the update runs right
+    # after the backward's threaded products, and while OpenBLAS's worker spins on the other
+    # core the second range waits for it (session 2: within 2% either way on a quiet machine;
+    # the medium MLP's update 1.3-1.6x slower at load 8). With the spin short, the large
+    # MLP's Adam step took 27.8-29.7 ms with two threads against 29.5-31.2 ms with one.
+    threads = None
+    # With ``threads = None``, the smallest parameter the threads share: below it the hand-off
+    # costs more than the second thread saves (medium MLP, 200k-element weights: its SGD step
+    # 1.47 against 1.36 ms with threads, Adam 1.69 against 1.59 ms; the large MLP's 0.8-1M:
+    # Adam 28.6 against 30.0 ms; interleaved, two threads, quiet machine). An explicit count
+    # applies to every parameter of split_min_elements and more.
+    thread_min_elements = 1 << 19
 
     def _run_split(self, rule, items, hyper) -> None:
         """Run ``rule`` on ``items`` [(param array, grad, state)], each parameter cut into
@@ -230,7 +239,19 @@ class Optimizer:
         a rule creates or rebinds (the first step's buffers) is put together from its ranges.
         """
         want = self.threads
+        if want is None and not shorten_blas_spin():
+            want = 1  # the second range would wait for OpenBLAS's spinning worker
         k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
+        if k > 1 and want is None:
+            # by default only parameters of thread_min_elements and more go to the threads
+            alone = [it for it in items if it[0].size < self.thread_min_elements]
+            if alone:
+                items = [it for it in items if it[0].size >= self.thread_min_elements]
+                self._split_ranges(rule, alone, hyper, 1)
+        self._split_ranges(rule, items, hyper, k)
+
+    def _split_ranges(self, rule, items, hyper, k) -> None:
+        """``_run_split``'s work on ``items`` with ``k`` threads."""
         chunk = max(1, int(self.chunk_elements))
         plans = []
         for d, g, s in items:
