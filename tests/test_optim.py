@@ -639,8 +639,8 @@ def test_threaded_split_respects_the_thread_budget(threads, budget, monkeypatch)
 
 
 @pytest.mark.parametrize("spin_short,size,used", [(True, 5000, False), (True, 40000, True), (False, 40000, False)])
-def test_default_threads_only_for_large_parameters_and_a_short_spin(spin_short, size, used, monkeypatch):
-    # threads=None (the default): worker threads only for parameters of thread_min_elements and
+def test_threads_none_only_for_large_parameters_and_a_short_spin(spin_short, size, used, monkeypatch):
+    # threads=None: worker threads only for parameters of thread_min_elements and
     # more, and only while OpenBLAS's idle spin is short (else the second range waits for it)
     from trainwise.optim import optimizer as optimizer_module
 
@@ -652,7 +652,7 @@ def test_default_threads_only_for_large_parameters_and_a_short_spin(spin_short, 
     p = tw.Tensor(np.ones(size, dtype=np.float32), requires_grad=True)
     p.grad = np.ones(size, dtype=np.float32)
     opt = SGD([p], lr=0.5)
-    assert opt.threads is None
+    opt.threads = None
     opt.flat_max_elements, opt.split_min_elements, opt.chunk_elements, opt.thread_min_elements = 0, 1000, 1000, 20000
     opt.step()
     assert calls == ([2] if used else [])

@@ -113,8 +113,7 @@ _blas = None
 
 def blas_controllers() -> tuple:
     """threadpoolctl's controllers of NumPy's own BLAS (not another library's, e.g. PyTorch's, loaded
-    in the same process), found once; () when threadpoolctl is missing or cannot read the BLAS.
-    Finding them also shortens OpenBLAS's idle spin (``shorten_blas_spin``)."""
+    in the same process), found once; () when threadpoolctl is missing or cannot read the BLAS."""
     global _blas
     if _blas is None:
         _blas = ()
@@ -126,18 +125,18 @@ def blas_controllers() -> tuple:
             _blas = tuple(mine or libs)
         except Exception:  # missing, or a BLAS threadpoolctl cannot drive: leave the threads alone
             _blas = ()
-        _shorten_spin()
     return _blas
 
 
 # OpenBLAS's worker threads, after a threaded call, spin for 2^THREAD_TIMEOUT cycles
-# (28 by default: ~0.1 s) before they sleep, keeping the other core busy. trainwise's own
-# worker threads (the optimizer's ranges, the convolution's images) run right after
-# threaded products (the backward's) and lost that core to the spin: with the spin cut to
-# 2^20 cycles (~0.4 ms, still longer than the gaps between a step's products) the large
-# MLP's Adam step at two threads took 27.8-29.7 ms with the optimizer on both threads
-# against 29.4-34.8 ms before (three interleaved runs each, quiet machine), and the
-# products alone were no slower.
+# (28 by default: ~0.1 s) before they sleep, keeping the other core busy. The optimizer's
+# ranges on worker threads (``Optimizer.threads = None``) run right after the backward's
+# threaded products and lost that core to the spin: with the spin cut to 2^20 cycles
+# (~0.4 ms, still longer than the gaps between a step's products) the large MLP's Adam
+# step at two threads took 27.8-29.7 ms with the optimizer on both threads against
+# 29.4-34.8 ms before (three interleaved runs each, quiet machine), and the products alone
+# were no slower. Done only when asked for (``shorten_blas_spin``): it changes NumPy's BLAS
+# for the whole process.
 BLAS_SPIN_LOG2_CYCLES = 20
 _spin_shortened = None
 
@@ -154,9 +153,8 @@ def shorten_blas_spin() -> bool:
     NumPy's BLAS is not an OpenBLAS with these entry points. The numbers are unchanged.
     """
     if _spin_shortened is None:
-        blas_controllers()  # finding NumPy's BLAS does it
-        if _spin_shortened is None:
-            _shorten_spin()
+        blas_controllers()
+        _shorten_spin()
     return _spin_shortened
 
 

@@ -32,8 +32,8 @@ falls back to the per-parameter loop (on the same state views).
 Ranges (``_run_split``): on the per-parameter path, a parameter of at least
 ``split_min_elements`` is updated in contiguous ranges of at most
 ``chunk_elements``, so that the rule's passes find the range's arrays in cache;
-``threads`` (None by default: all the threads NumPy's BLAS is allowed once
-OpenBLAS's idle spin is short, else 1) lets the ranges run on those threads. Elementwise rules make this the whole-array update bit for bit.
+``threads`` (1 by default; None: all the threads NumPy's BLAS is allowed once
+OpenBLAS's idle spin is short) lets the ranges run on those threads. Elementwise rules make this the whole-array update bit for bit.
 """
 from __future__ import annotations
 
@@ -204,18 +204,22 @@ class Optimizer:
     # the longest range one thread updates in one go (1 MiB of float32 per array)
     chunk_elements = 1 << 18
     # Threads a step may use for large parameters: 1, at most n, or None for as many as NumPy's
-    # BLAS is allowed; never more than that budget. None by default, which means 1 unless
-    # OpenBLAS's idle spin is short (``backend.shorten_blas_spin``): the update runs right
-    # after the backward's threaded products, and while OpenBLAS's worker spins on the other
-    # core the second range waits for it (session 2: within 2% either way on a quiet machine;
-    # the medium MLP's update 1.3-1.6x slower at load 8). With the spin short, the large
-    # MLP's Adam step took 27.8-29.7 ms with two threads against 29.5-31.2 ms with one.
-    threads = None
+    # BLAS is allowed; never more than that budget. None means 1 unless OpenBLAS's idle spin
+    # is short (``backend.shorten_blas_spin``): the update runs right after the backward's
+    # threaded products, and while OpenBLAS's worker spins on the other core the second range
+    # waits for it. 1 by default. Measured (two threads, interleaved, quiet machine): with
+    # None, the large MLP's Adam step took 28.0-28.6 against 30.0 ms, SGD-momentum level,
+    # but a training run's peak resident memory rose by 16-17 MiB (67.6 against 50.2 MiB
+    # added for the large Adam run; PyTorch's: 64-72 MiB): the same ranges run one after
+    # the other on two threads, or on one, added nothing, so it is the two threads touching
+    # the arrays at once (more of them backed by transparent huge pages: 28.7 against
+    # 20.5 MiB). Session 2: the medium MLP's update 1.3-1.6x slower with threads at load 8.
+    threads = 1
     # With ``threads = None``, the smallest parameter the threads share: below it the hand-off
     # costs more than the second thread saves (medium MLP, 200k-element weights: its SGD step
     # 1.47 against 1.36 ms with threads, Adam 1.69 against 1.59 ms; the large MLP's 0.8-1M:
-    # Adam 28.6 against 30.0 ms; interleaved, two threads, quiet machine). An explicit count
-    # applies to every parameter of split_min_elements and more.
+    # Adam 28.6 against 30.0 ms). An explicit count applies to every parameter of
+    # split_min_elements and more.
     thread_min_elements = 1 << 19
 
     def _run_split(self, rule, items, hyper) -> None:
