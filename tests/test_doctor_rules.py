@@ -499,3 +499,22 @@ def test_repair_trains_longer_only_while_the_validation_score_still_rises(curve,
     h.rows = [{"loss": 1.0 / (e + 1), "val_accuracy": a} for e, a in enumerate(curve)]
     assert _still_improving(h, len(curve)) == more
     assert not _still_improving(h, len(curve) + 5)   # stopped early: not still improving
+
+
+@pytest.mark.parametrize("form,root", [("oscillation", "underfitting"), ("divergence", "lr_too_high")])
+def test_a_bottleneck_explains_an_oscillation_but_not_a_divergence(form, root):
+    # a 2-unit hidden layer in front of 10 classes cannot fit them whatever the step size: its training
+    # accuracy swings, and the doctor names the bottleneck (underfitting, widen_model) rather than the
+    # learning rate; a loss that diverges is still the learning rate's
+    osc = Finding("lr_too_high", "warning", "the training accuracy oscillates", epoch=6, evidence={"form": form})
+    under = Finding("underfitting", "warning", "accuracy 0.52", epoch=9,
+                    evidence={"bottleneck": True, "best_train_accuracy": 0.55})
+    ranked = {f.code: f for f in rules.rank_findings([osc, under])}
+    other = "lr_too_high" if root == "underfitting" else "underfitting"
+    assert ranked[root].severity == "warning" and "consequence_of" not in ranked[root].evidence
+    assert ranked[other].severity == "info" and ranked[other].evidence["consequence_of"] == root
+    # without a bottleneck an oscillation stays the learning rate's, and underfitting its consequence
+    wide = Finding("underfitting", "warning", "accuracy 0.52", epoch=9, evidence={"bottleneck": False})
+    osc2 = Finding("lr_too_high", "warning", "oscillates", epoch=6, evidence={"form": "oscillation"})
+    ranked = {f.code: f for f in rules.rank_findings([osc2, wide])}
+    assert ranked["lr_too_high"].severity == "warning" and ranked["underfitting"].severity == "info"

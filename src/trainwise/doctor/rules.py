@@ -711,10 +711,19 @@ def rank_findings(findings: list) -> list:
     split_causes = tuple(f.code for f in out if severity_rank(f.severity) >= 1
                          and f.code in (UNREPRESENTATIVE_TRAIN, UNREPRESENTATIVE_VALIDATION)
                          and _DISTRIBUTION_PROBLEMS & set(f.evidence.get("problems") or ()))
+    # a hidden layer narrower than the output (underfitting's ``bottleneck``) cannot fit the classes whatever
+    # the step size, and its training accuracy swings as its few units are pulled between them: an oscillation
+    # is then the bottleneck's (the structure is a cause known before any step), not the learning rate's.
+    # A divergence stays the learning rate's.
+    severe = [f for f in out if severity_rank(f.severity) >= 1]
+    narrow = any(f.code == UNDERFITTING and f.evidence.get("bottleneck") for f in severe)
+    swings_only = all(f.evidence.get("form") == "oscillation" for f in severe if f.code == LR_TOO_HIGH)
     for f in out:
         possible = CAUSES.get(f.code, ())
         if f.code == LR_TOO_HIGH and f.evidence.get("form") == "oscillation":
-            possible = possible + OSCILLATION_CAUSES
+            possible = possible + OSCILLATION_CAUSES + ((UNDERFITTING,) if narrow else ())
+        if f.code == UNDERFITTING and narrow and swings_only:
+            possible = tuple(c for c in possible if c != LR_TOO_HIGH)
         if f.code == OVERFITTING and not _gap_is_the_models(f):
             possible = possible + split_causes
         if (f.code == UNREPRESENTATIVE_VALIDATION and f.evidence.get("train_to_blame")
