@@ -270,6 +270,14 @@ def _run(jobs):
             run_in_threads(jobs)
 
 
+def _summed(parts, i):
+    """Σ_j parts[j][i], added in range order (so the result never depends on the threads' timing)."""
+    total = parts[0][i]
+    for part in parts[1:]:
+        total += part[i]
+    return total
+
+
 # ---------------------------------------------- the backward as shifted products
 # A stride-1 convolution of one group with at least this many input channels and this
 # many positions on its padded grid takes its backward as kH·kW shifted products
@@ -357,14 +365,10 @@ def _shifted_backward(x, weight, bias, out4, xpad, in4, wshape4, pads, offsets, 
         gx = dx.reshape(x.data.shape) if want_x else None
         gw = gb = None
         if want_w:
-            gw = parts[0][0]
-            for part in parts[1:]:
-                gw += part[0]
+            gw = _summed(parts, 0)
             gw = xp.ascontiguousarray(gw.reshape(kernel + (O, C)).transpose(2, 3, 0, 1)).reshape(weight.data.shape)
         if want_b:
-            gb = parts[0][1]
-            for part in parts[1:]:
-                gb += part[1]
+            gb = _summed(parts, 1)
         if bias is None:
             return gx, gw
         return gx, gw, gb
@@ -546,17 +550,13 @@ def conv_nd(owner: str, x, weight, bias, stride: tuple, pads: tuple, dilation: t
         gx = dx.reshape(in_shape) if want_x else None
         gw = gb = None
         if want_w:
-            gwt = parts[0][0]
-            for part in parts[1:]:
-                gwt += part[0]
+            gwt = _summed(parts, 0)
             gw3 = gwt.transpose(0, 2, 1)
             if flat:
                 gw3 = gw3.reshape(groups, Og, kk, Cg).transpose(0, 1, 3, 2)
             gw = xp.ascontiguousarray(gw3).reshape(weight.data.shape)
         if want_b:
-            gb = parts[0][1]
-            for part in parts[1:]:
-                gb += part[1]
+            gb = _summed(parts, 1)
             gb = gb.reshape(O)
         if bias is None:
             return gx, gw

@@ -33,7 +33,8 @@ Ranges (``_run_split``): on the per-parameter path, a parameter of at least
 ``split_min_elements`` is updated in contiguous ranges of at most
 ``chunk_elements``, so that the rule's passes find the range's arrays in cache;
 ``threads`` (1 by default; None: all the threads NumPy's BLAS is allowed once
-OpenBLAS's idle spin is short) lets the ranges run on those threads. Elementwise rules make this the whole-array update bit for bit.
+OpenBLAS's idle spin is short) lets the ranges run on those threads. Elementwise
+rules make this the whole-array update bit for bit.
 """
 from __future__ import annotations
 
@@ -247,7 +248,7 @@ class Optimizer:
             want = 1  # the second range would wait for OpenBLAS's spinning worker
         k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
         if k > 1 and want is None:
-            # by default only parameters of thread_min_elements and more go to the threads
+            # with threads=None only parameters of thread_min_elements and more go to the threads
             alone = [it for it in items if it[0].size < self.thread_min_elements]
             if alone:
                 items = [it for it in items if it[0].size >= self.thread_min_elements]
