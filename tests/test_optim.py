@@ -598,7 +598,7 @@ def test_threaded_split_reraises_a_worker_error(monkeypatch):
 
         def _step_group(self, group):
             def rule(param, grad, state, *, lr, scratch):
-                if param.size and param[0] == 1.0:  # only the second range of the parameter starts at 1
+                if armed and param.size and param[0] == 1.0:  # only the second range starts at 1
                     raise FloatingPointError("range starting at 1.0")
                 param -= lr * grad
 
@@ -611,12 +611,72 @@ def test_threaded_split_reraises_a_worker_error(monkeypatch):
     opt.threads = 2
     opt.flat_max_elements = 0
     opt.split_min_elements = 1000
+    armed = False
+    opt.step()  # a parameter's first step runs whole
+    p.data[:] = np.r_[np.zeros(2000), np.ones(2000)]
+    armed = True
     with pytest.raises(FloatingPointError, match="range starting at 1.0"):
         opt.step()
     p.data[2000] = 0.5  # the second range no longer raises: the pool works after an error
     before = p.data.copy()
     opt.step()
     np.testing.assert_array_equal(p.data, before - np.float32(0.1))
+
+
+def test_a_parameters_first_step_runs_whole_and_later_steps_in_ranges(monkeypatch):
+    # the first step makes the state arrays whole (made range by range, they would be put
+    # together afterwards, the state held twice at that moment); later steps go range by range
+    from trainwise.optim import optimizer as optimizer_module
+
+    sizes = []
+
+    class Recording(Optimizer):
+        def __init__(self, params):
+            super().__init__(params, dict(lr=0.1))
+
+        def _step_group(self, group):
+            def rule(param, grad, state, *, lr, scratch):
+                sizes.append(param.size)
+                if "buf" not in state:
+                    state["buf"] = np.zeros_like(param)
+                state["buf"] += grad
+                param -= lr * state["buf"]
+
+            self.apply_rule(group, rule, lr=group["lr"])
+
+    monkeypatch.setattr(optimizer_module, "blas_threads", lambda: 2)
+    p = tw.Tensor(np.zeros(4000, dtype=np.float32), requires_grad=True)
+    p.grad = np.ones(4000, dtype=np.float32)
+    opt = Recording([p])
+    opt.threads, opt.flat_max_elements, opt.split_min_elements = 2, 0, 1000
+    opt.step()
+    assert sizes == [4000]
+    buf = opt.state[p]["buf"]
+    opt.step()
+    assert sorted(sizes[1:]) == [2000, 2000]
+    assert opt.state[p]["buf"] is buf  # updated in place through the ranges' views
+    np.testing.assert_array_equal(buf, np.full(4000, 2, dtype=np.float32))
+    np.testing.assert_allclose(p.data, np.full(4000, -0.3, dtype=np.float32), rtol=1e-6)
+
+
+def test_worker_threads_let_go_of_their_job():
+    # a worker keeps no reference to the job it ran: the arrays its closure held (an optimizer
+    # step's gradient ranges) are freed when the caller lets go of them
+    import gc
+    import weakref
+
+    from trainwise import backend
+
+    class Payload:
+        pass
+
+    payload = Payload()
+    ref = weakref.ref(payload)
+    seen = []
+    backend.run_in_threads([lambda: None, lambda x=payload: seen.append(x is not None)])
+    del payload
+    gc.collect()
+    assert seen == [True] and ref() is None
 
 
 @pytest.mark.parametrize("threads,budget", [(1, 2), (2, 1), (None, 1)])
@@ -655,8 +715,10 @@ def test_threads_none_only_for_large_parameters_and_a_short_spin(spin_short, siz
     opt.threads = None
     opt.flat_max_elements, opt.split_min_elements, opt.chunk_elements, opt.thread_min_elements = 0, 1000, 1000, 20000
     opt.step()
+    assert calls == []  # a parameter's first step runs whole
+    opt.step()
     assert calls == ([2] if used else [])
-    np.testing.assert_array_equal(p.data, np.full(size, 0.5, dtype=np.float32))
+    np.testing.assert_array_equal(p.data, np.zeros(size, dtype=np.float32))
 
 
 def test_shorten_blas_spin_keeps_the_numbers():

@@ -130,13 +130,15 @@ def blas_controllers() -> tuple:
 
 # OpenBLAS's worker threads, after a threaded call, spin for 2^THREAD_TIMEOUT cycles
 # (28 by default: ~0.1 s) before they sleep, keeping the other core busy. The optimizer's
-# ranges on worker threads (``Optimizer.threads = None``) run right after the backward's
+# ranges on worker threads (``Optimizer.threads = None``, the default) run right after the backward's
 # threaded products and lost that core to the spin: with the spin cut to 2^20 cycles
 # (~0.4 ms, still longer than the gaps between a step's products) the large MLP's Adam
 # step at two threads took 27.8-29.7 ms with the optimizer on both threads against
 # 29.4-34.8 ms before (three interleaved runs each, quiet machine), and the products alone
-# were no slower. Done only when asked for (``shorten_blas_spin``): it changes NumPy's BLAS
-# for the whole process.
+# were no slower. Done only when asked for (``shorten_blas_spin``), as it changes NumPy's
+# BLAS for the whole process: by the optimizer (``threads = None``, its default) at the
+# first step that has a parameter of ``Optimizer.thread_min_elements`` or more to update
+# while NumPy's BLAS has more than one thread.
 BLAS_SPIN_LOG2_CYCLES = 20
 _spin_shortened = None
 
@@ -260,11 +262,16 @@ class _Pool:
     def _work(self, todo, done):
         while True:
             job = todo.get()
+            err = None
             try:
                 job()
-                done.put(None)
             except BaseException as e:  # handed to the caller, which re-raises it
-                done.put(e)
+                err = e
+            # drop the job before reporting: held until the next one, its closure would keep the
+            # caller's arrays alive (an optimizer step's gradients: +11.6 MiB for the large MLP)
+            job = None
+            done.put(err)
+            err = None
 
     def run(self, jobs):
         with self.lock:

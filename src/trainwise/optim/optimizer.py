@@ -32,8 +32,9 @@ falls back to the per-parameter loop (on the same state views).
 Ranges (``_run_split``): on the per-parameter path, a parameter of at least
 ``split_min_elements`` is updated in contiguous ranges of at most
 ``chunk_elements``, so that the rule's passes find the range's arrays in cache;
-``threads`` (1 by default; None: all the threads NumPy's BLAS is allowed once
-OpenBLAS's idle spin is short) lets the ranges run on those threads. Elementwise
+``threads`` (None by default: all the threads NumPy's BLAS is allowed, for parameters
+of ``thread_min_elements`` and more, once OpenBLAS's idle spin is short; 1: none) lets
+the ranges run on those threads. Elementwise
 rules make this the whole-array update bit for bit.
 """
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Optimizer:
         self._flat: dict = {}
         self._flat_buffers = weakref.WeakValueDictionary()
         self._split_scratch: list = []
+        self._split_seen: set = set()  # ids of the state dicts whose parameter has had a whole first step
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: 'params' must be an iterable of Tensors or dicts; got a single Tensor")
         params = list(params)
@@ -204,18 +206,18 @@ class Optimizer:
     split_min_elements = 1 << 16
     # the longest range one thread updates in one go (1 MiB of float32 per array)
     chunk_elements = 1 << 18
-    # Threads a step may use for large parameters: 1, at most n, or None for as many as NumPy's
-    # BLAS is allowed; never more than that budget. None means 1 unless OpenBLAS's idle spin
-    # is short (``backend.shorten_blas_spin``): the update runs right after the backward's
-    # threaded products, and while OpenBLAS's worker spins on the other core the second range
-    # waits for it. 1 by default. Measured (two threads, interleaved, quiet machine): with
-    # None, the large MLP's Adam step took 28.0-28.6 against 30.0 ms, SGD-momentum level,
-    # but a training run's peak resident memory rose by 16-17 MiB (67.6 against 50.2 MiB
-    # added for the large Adam run; PyTorch's: 64-72 MiB): the same ranges run one after
-    # the other on two threads, or on one, added nothing, so it is the two threads touching
-    # the arrays at once (more of them backed by transparent huge pages: 28.7 against
-    # 20.5 MiB). Session 2: the medium MLP's update 1.3-1.6x slower with threads at load 8.
-    threads = 1
+    # Threads a step may use for large parameters: 1, at most n, or None (the default) for as
+    # many as NumPy's BLAS is allowed; never more than that budget. None uses the threads only
+    # for parameters of thread_min_elements and more, and only once OpenBLAS's idle spin is
+    # short (``backend.shorten_blas_spin``, asked for then): the update runs right after the
+    # backward's threaded products, and while OpenBLAS's worker spins on the other core the
+    # second range waits for it. Measured (two threads, alternating blocks in one process):
+    # the large MLP's (784-1024x3-10, batch 256) Adam step 1.08x as fast as with 1 (34.9 against
+    # 29.6 ms median), SGD-momentum 1.03x; peak resident memory +3 MiB (each thread's work
+    # buffers; 38.5 against 35.6 MiB added for the large Adam run, PyTorch's 64-72).
+    # (Session 3 saw +16 MiB and blamed huge pages; the cause was a worker thread holding its
+    # last job, and with it the step's gradients, until the next step: ``backend._Pool``.)
+    threads = None
     # With ``threads = None``, the smallest parameter the threads share: below it the hand-off
     # costs more than the second thread saves (medium MLP, 200k-element weights: its SGD step
     # 1.47 against 1.36 ms with threads, Adam 1.69 against 1.59 ms; the large MLP's 0.8-1M:
@@ -244,15 +246,17 @@ class Optimizer:
         a rule creates or rebinds (the first step's buffers) is put together from its ranges.
         """
         want = self.threads
-        if want is None and not shorten_blas_spin():
-            want = 1  # the second range would wait for OpenBLAS's spinning worker
-        k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
-        if k > 1 and want is None:
-            # with threads=None only parameters of thread_min_elements and more go to the threads
+        if want is None:
+            # only parameters of thread_min_elements and more go to the threads, and only while
+            # OpenBLAS's idle spin is short (else the second range waits for its spinning worker)
             alone = [it for it in items if it[0].size < self.thread_min_elements]
-            if alone:
-                items = [it for it in items if it[0].size >= self.thread_min_elements]
-                self._split_ranges(rule, alone, hyper, 1)
+            if len(alone) < len(items) and blas_threads() > 1 and shorten_blas_spin():
+                if alone:
+                    items = [it for it in items if it[0].size >= self.thread_min_elements]
+                    self._split_ranges(rule, alone, hyper, 1)
+            else:
+                want = 1
+        k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
         self._split_ranges(rule, items, hyper, k)
 
     def _split_ranges(self, rule, items, hyper, k) -> None:
@@ -261,7 +265,14 @@ class Optimizer:
         plans = []
         for d, g, s in items:
             per = -(-d.size // (chunk * k))  # ranges per thread
-            ranges = _split(d, g, s, per * k) if per * k > 1 else None
+            # A parameter's first step runs whole: a rule creates its state arrays then (momentum,
+            # moments), and made range by range they would be put together afterwards, holding
+            # the state twice at that moment (the large MLP's Adam run: 50.2 against 35.6 MiB
+            # of peak resident memory added).
+            first = not s and id(s) not in self._split_seen
+            if first:
+                self._split_seen.add(id(s))
+            ranges = _split(d, g, s, per * k) if per * k > 1 and not first else None
             if ranges is None:
                 rule(d, g, s, **hyper, scratch=self.scratch)
             else:
