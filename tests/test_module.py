@@ -330,3 +330,74 @@ def test_linear_bad_init_and_nonlinearity_and_input():
         nn.Linear(3, 3, init="he_normal", nonlinearity="rleu")
     with pytest.raises(ValueError, match=r"in_features=3; got input of shape \(2, 4\)"):
         nn.Linear(3, 3)(tw.Tensor(np.ones((2, 4), dtype=np.float32)))
+
+
+def _torch_mlp(net):
+    ref = torch.nn.Sequential(*[torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear)
+                                else torch.nn.ReLU() for m in net]).double()
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
+    return ref
+
+
+@pytest.mark.parametrize("batch", [1, 5, 129, 300])
+def test_feature_major_hidden_layers_match_torch(batch):
+    # a Linear+ReLU that feeds a Linear holds its output feature-major (F-ordered) when the
+    # batch is smaller than its width; the values and every gradient stay torch's
+    net = nn.Sequential(nn.Linear(7, 130), nn.ReLU(), nn.Linear(130, 200), nn.ReLU(), nn.Linear(200, 3)).double()
+    seen = []
+    net[2].register_forward_pre_hook(lambda m, args: seen.append(args[0].data.flags.f_contiguous))
+    x = np.random.default_rng(8).standard_normal((batch, 7))
+    xt = tw.Tensor(x, requires_grad=True)
+    out = net(xt)
+    (out * out).sum().backward()
+    # (the hook unfuses net[2]'s pair, not net[0]'s, whose output still goes into a Linear)
+    assert seen == [batch < 130]
+    assert out.data.flags.c_contiguous
+    ref = _torch_mlp(net)
+    xr = torch.from_numpy(x).requires_grad_()
+    ro = ref(xr)
+    (ro * ro).sum().backward()
+    assert relative_error(out.data, ro.detach().numpy()) < 1e-12
+    assert relative_error(xt.grad, xr.grad.numpy()) < 1e-12
+    for (name, p), rp in zip(net.named_parameters(), ref.parameters()):
+        assert relative_error(p.grad, rp.grad.numpy()) < 1e-12, name
+
+
+def test_feature_major_gradcheck(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["trainwise.functional.linear"], "FEATURE_MAJOR_MIN_WIDTH", 1)
+    g = tw.Generator(3)
+    net = nn.Sequential(nn.Linear(3, 6, generator=g), nn.ReLU(), nn.Linear(6, 5, generator=g), nn.ReLU(),
+                        nn.Linear(5, 2, generator=g)).double()
+    seen = []
+    net[4].register_forward_pre_hook(lambda m, args: seen.append(args[0].data.flags.f_contiguous))
+    x = np.random.default_rng(10).standard_normal((2, 3))
+    assert gradcheck(net, x, params=list(net.parameters())) < 1e-6
+    assert seen and all(seen)  # the path was taken
+
+
+def test_feature_major_only_into_a_linear_and_can_be_switched_off(monkeypatch):
+    import sys
+
+    lin = sys.modules["trainwise.functional.linear"]
+    x = tw.Tensor(np.random.default_rng(9).standard_normal((16, 20)).astype(np.float32))
+    hidden = []
+    into_dropout = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 4))
+    into_linear = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 4))
+    for net in (into_dropout, into_linear):
+        net[-1].register_forward_pre_hook(lambda m, args: hidden.append(args[0].data.flags.f_contiguous))
+    into_dropout.eval()
+    into_dropout(x)
+    into_linear(x)
+    assert hidden == [False, True]
+    monkeypatch.setattr(lin, "FEATURE_MAJOR", False)
+    hidden.clear()
+    into_linear(x)
+    assert hidden == [False]
+    # the same numbers either way, to float32 rounding
+    monkeypatch.setattr(lin, "FEATURE_MAJOR", True)
+    a = into_linear(x).data
+    monkeypatch.setattr(lin, "FEATURE_MAJOR", False)
+    b = into_linear(x).data
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -30,7 +30,7 @@ def _affine_backward(x, weight, bias, xd, wshape):
     if xd.ndim == 2:
         # the common case, without reshapes
         def backward(g):
-            gx = product(g, weight.data) if x.requires_grad else None
+            gx = _input_grad(g, weight.data, xd) if x.requires_grad else None
             gw = product(g.T, xd) if weight.requires_grad else None
             if bias is None:
                 return gx, gw
@@ -49,6 +49,33 @@ def _affine_backward(x, weight, bias, xd, wshape):
         return gx, gw, (column_sums(g2) if bias.requires_grad else None)
 
     return backward
+
+
+# OpenBLAS (threaded) runs x Wᵀ faster as (W xᵀ)ᵀ when the batch is smaller than the output
+# width: measured at two threads, alternating, on this project's machine (AMD EPYC, OpenBLAS
+# 0.3.31 SkylakeX): (128, 784)->256 1.06x, (128, 256)->256 1.12x, (256, 1024)->1024 1.06x,
+# (64, 784)->128 1.09x, (128, 40)->256 1.30x, with the same numbers bit for bit (each output
+# element is the same dot product, summed in the same order). The result is F-ordered: the
+# activation is held feature-major. That pays only when the next consumer is a product too
+# (an elementwise op meeting a C-ordered operand, e.g. dropout's mask, costs more than the
+# product saved), so ``linear_relu`` does it only when asked (``feature_major=True``, as
+# ``nn.Sequential`` asks for a Linear+ReLU followed by a Linear). The gradient of an F-ordered
+# input is made F-ordered too (``_input_grad``), so the ReLU mask meets one layout.
+# End to end (two threads, alternating blocks): the medium MLP's step 1.07x, the large's 1.07x.
+FEATURE_MAJOR = True  # off: every product as x Wᵀ (for comparisons)
+FEATURE_MAJOR_MIN_WIDTH = 128
+
+
+def _feature_major(xd, wd) -> bool:
+    return (FEATURE_MAJOR and xd.ndim == 2 and xd.shape[0] < wd.shape[0]
+            and wd.shape[0] >= FEATURE_MAJOR_MIN_WIDTH)
+
+
+def _input_grad(g, wd, xd):
+    """dX = G W, made in X's layout: (Wᵀ Gᵀ)ᵀ, F-ordered, when X is (a feature-major activation)."""
+    if xd.flags.f_contiguous and not xd.flags.c_contiguous:
+        return product(wd.T, g.T).T
+    return product(g, wd)
 
 
 def _affine(xd, wd):
@@ -77,7 +104,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return make(out, (x, weight) if bias is None else (x, weight, bias), backward, "linear")
 
 
-def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None, feature_major: bool = False) -> Tensor:
     """y = max(0, x Wᵀ + b): ``relu(linear(x, weight, bias))`` as one node, the same numbers.
 
     Backward: with Z = x Wᵀ + b and G = dL/dy, the pre-activation gradient is
@@ -85,13 +112,15 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     backward of ``linear``. The ReLU runs in place on the product, so the layer
     allocates one activation instead of two. ``nn.Sequential`` uses it for a
     ``Linear`` followed by a ``ReLU`` (neither with hooks); names and state dicts
-    are unchanged.
+    are unchanged. ``feature_major=True`` lets a 2-D output be F-ordered when that product
+    is faster (batch smaller than the output width; see ``FEATURE_MAJOR``): for an output
+    that goes on into another product.
 
     Example: ``linear_relu(x, layer.weight, layer.bias)``.
     """
     xd, wd = x.data, weight.data
     _check(xd, wd, "linear")
-    out = _affine(xd, wd)
+    out = product(wd, xd.T).T if feature_major and _feature_major(xd, wd) else _affine(xd, wd)
     if bias is not None:
         out += bias.data
     xp.maximum(out, 0, out=out)

@@ -29,13 +29,13 @@ class Sequential(Module):
         d = self.__dict__
         if d.get("_plan_key") != mods:
             d["_plan_key"], d["_plan"] = mods, _fusion_plan(mods)
-        for a, b in d["_plan"]:
+        for a, b, into_linear in d["_plan"]:
             if b is None:
                 x = a(x)
             elif a._forward_hooks or a._forward_pre_hooks or b._forward_hooks or b._forward_pre_hooks:
                 x = b(a(x))
             elif type(a) is Linear:
-                x = linear_relu(x, a.weight, a.bias)
+                x = linear_relu(x, a.weight, a.bias, feature_major=into_linear)
             else:
                 x = conv_nd(type(a).__name__, x, a.weight, a.bias, a.stride, a._pads, a.dilation, a.groups,
                             a._nd, relu=True)
@@ -109,17 +109,21 @@ _FUSES_RELU = (Linear, Conv1d, Conv2d)
 
 
 def _fusion_plan(mods):
-    """[(module, None) | (layer, relu)]: each plain Linear, Conv1d or Conv2d directly followed by a
-    plain ReLU is paired (exact types only, so a subclass's own forward is always called)."""
+    """[(module, None, False) | (layer, relu, into_linear)]: each plain Linear, Conv1d or Conv2d
+    directly followed by a plain ReLU is paired (exact types only, so a subclass's own forward is
+    always called); ``into_linear``: a Linear pair whose output goes straight into another plain
+    Linear, which may then be held feature-major (``functional.linear.FEATURE_MAJOR``)."""
     plan, i = [], 0
     while i < len(mods):
         a = mods[i]
         b = mods[i + 1] if i + 1 < len(mods) else None
         if (type(a) in _FUSES_RELU and type(b) is ReLU and "forward" not in a.__dict__
                 and "forward" not in b.__dict__):
-            plan.append((a, b))
+            c = mods[i + 2] if i + 2 < len(mods) else None
+            into_linear = type(a) is Linear and type(c) is Linear and "forward" not in c.__dict__
+            plan.append((a, b, into_linear))
             i += 2
         else:
-            plan.append((a, None))
+            plan.append((a, None, False))
             i += 1
     return plan
