@@ -19,7 +19,11 @@ block's steps per second, and its ratio is the median of the per-repeat ratios
 
 GEMM share: the floating-point operations of the step's matrix products (forward
 and backward, counted by hand for each case), per second, over the machine's
-measured float32 GEMM peak (``gemm_peak.py``: NumPy's best square product).
+measured float32 GEMM peak, two ways: over the best square product at the start
+(``gemm_peak.py``), and over the rate of 2048 x 2048 products run between the
+case's blocks (each repeat's share, then the median; the machine's speed drifts by
+up to 20% within a run here, so this compares like with like). The target is
+judged on the second; both are printed.
 
 Peak memory: each framework runs the case in a fresh subprocess (only the case
 built, the other framework's objects dropped); the peak resident set size
@@ -468,7 +472,31 @@ def check_same_work(case, steps):
     return err
 
 
-def run_case(case, repeats, block_seconds, warmup_seconds):
+class PeakBlock:
+    """NumPy's float32 GEMM rate measured between a case's blocks: 2048 x 2048 products for about
+    ``seconds``, GFLOP/s over the block (an average, as the steps' rates are). The machine's speed
+    drifts by up to 20% within a run here (other tenants); a step's GEMM share is its products'
+    rate over the rate the machine gave a square product at that moment, next to its block."""
+
+    def __init__(self, n=2048):
+        rng = np.random.default_rng(1)
+        self.a = rng.standard_normal((n, n), dtype=np.float32)
+        self.b = rng.standard_normal((n, n), dtype=np.float32)
+        self.c = np.empty((n, n), dtype=np.float32)
+        self.flops = 2.0 * n ** 3
+        np.matmul(self.a, self.b, out=self.c)
+
+    def __call__(self, seconds=0.15):
+        k, t0 = 0, time.perf_counter()
+        while True:
+            np.matmul(self.a, self.b, out=self.c)
+            k += 1
+            if time.perf_counter() - t0 >= seconds:
+                break
+        return self.flops * k / (time.perf_counter() - t0) / 1e9
+
+
+def run_case(case, repeats, block_seconds, warmup_seconds, peak_block=None):
     steps = case.build()
     err = check_same_work(case, steps)
     counters = {"tw": 2, "pt": 2}
@@ -486,7 +514,7 @@ def run_case(case, repeats, block_seconds, warmup_seconds):
         per_step[fw] = (time.perf_counter() - t0) / n
     sizes = {fw: max(1, int(round(block_seconds / per_step[fw]))) for fw in steps}
     rates = {"tw": [], "pt": []}
-    ratios = []
+    ratios, shares, peaks = [], [], []
     for r in range(repeats):
         order = ("tw", "pt") if r % 2 == 0 else ("pt", "tw")
         got = {}
@@ -497,10 +525,15 @@ def run_case(case, repeats, block_seconds, warmup_seconds):
         for fw in got:
             rates[fw].append(got[fw])
         ratios.append(got["tw"] / got["pt"])
+        if peak_block is not None and case.flops:
+            peaks.append(peak_block())
+            shares.append(case.flops * got["tw"] / (peaks[-1] * 1e9))
     return {
         "tw": statistics.median(rates["tw"]), "pt": statistics.median(rates["pt"]),
         "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
         "loss_check": err, "repeats": repeats, "block_steps": sizes,
+        "share_live": statistics.median(shares) if shares else None,
+        "peak_live": statistics.median(peaks) if peaks else None,
     }
 
 
@@ -573,8 +606,8 @@ def fmt_rate(x):
 
 
 def results_table(results, cases, peak):
-    lines = ["| case | trainwise steps/s | PyTorch steps/s | ratio (min-max) | GEMM share of peak | "
-             "peak memory added, trainwise / PyTorch (MiB) |",
+    lines = ["| case | trainwise steps/s | PyTorch steps/s | ratio (min-max) | GEMM share: of the start's peak "
+             "/ of the peak between its blocks | peak memory added, trainwise / PyTorch (MiB) |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for case in cases:
         r = results.get(case.name)
@@ -586,8 +619,12 @@ def results_table(results, cases, peak):
         mem_s = f"{mem['tw']['added_mib']:.1f} / {mem['pt']['added_mib']:.1f}" if mem else "-"
         lines.append(f"| {case.label} (`{case.name}`) | {fmt_rate(r['tw'])}{' ' + unit if unit else ''} | "
                      f"{fmt_rate(r['pt'])} | **{r['ratio']:.2f}x** ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
-                     f"{share:.0%} | {mem_s} |")
+                     f"{share:.0%} / {_pct(r.get('share_live'))} | {mem_s} |")
     return "\n".join(lines)
+
+
+def _pct(x):
+    return "-" if x is None else f"{x:.0%}"
 
 
 TARGETS = {  # case name -> the ratio trainwise / PyTorch it must reach (the issue's targets)
@@ -611,9 +648,11 @@ def targets_table(results, cases, peak):
     for name in names:
         r = results.get(name)
         if r is not None:
-            share = by_name[name].flops * r["tw"] / (peak * 1e9)
-            lines.append(f"| `{name}` at >= {want:.0%} of the GEMM peak | {share:.0%} | "
-                         f"{'yes' if share >= want else '**no**'} |")
+            start = by_name[name].flops * r["tw"] / (peak * 1e9)
+            live = r.get("share_live")
+            share = start if live is None else live
+            lines.append(f"| `{name}` at >= {want:.0%} of the GEMM peak (measured between its blocks; of the "
+                         f"start's best: {start:.0%}) | {share:.0%} | {'yes' if share >= want else '**no**'} |")
     mem = [(n, r["memory"]) for n, r in results.items() if r.get("memory")]
     if mem:
         worse = [n for n, m in mem if m["tw"]["added_mib"] > m["pt"]["added_mib"]]
@@ -715,9 +754,10 @@ def main(argv=None):
           f"(torch.mm: {peak['torch']:.1f} GFLOP/s)", flush=True)
 
     results = {}
+    peak_block = PeakBlock()
     for case in cases:
         print(f"{case.name} ...", end=" ", flush=True)
-        r = run_case(case, repeats, block, warm)
+        r = run_case(case, repeats, block, warm, peak_block)
         if not args.no_memory:
             r["memory"] = measure_memory(case.name, 0.5 if args.quick else 1.5, args.threads)
         results[case.name] = r
@@ -725,7 +765,9 @@ def main(argv=None):
         mem = r.get("memory")
         mem_s = f"  memory +{mem['tw']['added_mib']:.1f} / +{mem['pt']['added_mib']:.1f} MiB" if mem else ""
         print(f"trainwise {fmt_rate(r['tw'])}/s  torch {fmt_rate(r['pt'])}/s  ratio {r['ratio']:.2f} "
-              f"({r['ratio_min']:.2f}-{r['ratio_max']:.2f})  GEMM {share:.0%} of peak{mem_s}", flush=True)
+              f"({r['ratio_min']:.2f}-{r['ratio_max']:.2f})  GEMM {share:.0%} of the start's peak, "
+              f"{_pct(r['share_live'])} of {r['peak_live'] or float('nan'):.0f} GFLOP/s between its blocks"
+              f"{mem_s}", flush=True)
 
     scale_rows = None
     if do_scaling:
