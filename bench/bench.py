@@ -13,7 +13,8 @@ weights (trainwise's state dict copied into the torch model by name) and the sam
 optimizer with the same hyper-parameters. Before timing, one step of each is run
 from the same weights and their losses compared, so both are known to do the
 same work. Timing interleaves blocks of steps, trainwise then torch, then torch
-then trainwise, ...; a case's figure is the median over the repeats of each
+then trainwise, ...; each block after a pause of SETTLE_SECONDS, so that the other
+framework's idle threads have stopped spinning; a case's figure is the median over the repeats of each
 block's steps per second, and its ratio is the median of the per-repeat ratios
 (trainwise / torch; above 1 means trainwise is faster).
 
