@@ -72,7 +72,8 @@ def _feature_major(xd, wd) -> bool:
 
 
 def _input_grad(g, wd, xd):
-    """dX = G W, made in X's layout: (Wᵀ Gᵀ)ᵀ, F-ordered, when X is (a feature-major activation)."""
+    """dX = G W, made in X's layout: as (Wᵀ Gᵀ)ᵀ, F-ordered, when X is F-ordered (a feature-major
+    activation); else as G W."""
     if xd.flags.f_contiguous and not xd.flags.c_contiguous:
         return product(wd.T, g.T).T
     return product(g, wd)

@@ -214,7 +214,7 @@ class Optimizer:
     # second range waits for it. Measured (two threads, alternating blocks in one process):
     # the large MLP's (784-1024x3-10, batch 256) Adam step 1.08x as fast as with 1 (34.9 against
     # 29.6 ms median), SGD-momentum 1.03x; peak resident memory +3 MiB (each thread's work
-    # buffers; 38.5 against 35.6 MiB added for the large Adam run, PyTorch's 64-72).
+    # buffers; 38.5 against 35.6 MiB added for the large Adam run, PyTorch's 64-78).
     # (Session 3 saw +16 MiB and blamed huge pages; the cause was a worker thread holding its
     # last job, and with it the step's gradients, until the next step: ``backend._Pool``.)
     threads = None
