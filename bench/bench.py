@@ -455,12 +455,11 @@ def all_cases():
 
 # -------------------------------------------------------------------- timing
 # Before each timed block the script sleeps this long, so that the block starts on a quiet
-# machine. Without it one framework's idle threads carried into the other's block: OpenBLAS's
-# workers (NumPy's BLAS) spin for 2^28 cycles (~0.1 s at 2.6 GHz) after their last call, and a
-# PyTorch block that followed a trainwise block ran with one core taken. Measured on the medium
-# MLP, alternating blocks in one process: PyTorch 560 against 633 steps/s with that spin
-# left on or cut short, which moved the ratio from 1.20 to 1.42 (SGD-momentum) and from
-# 1.10 to 1.33 (Adam), in trainwise's favour. 0.15 s outlasts the spin.
+# machine: OpenBLAS's workers (NumPy's BLAS) spin for 2^28 cycles (~0.1 s at 2.6 GHz) after
+# their last call, and a PyTorch block that followed a trainwise block could start with one
+# core taken. (With the spin left long or cut short before each pair of blocks, PyTorch's
+# medium MLP ran 560 against 633 steps/s; the pause itself, tested in run_case, moved the
+# ratio by less than the run-to-run noise.) 0.15 s outlasts the spin.
 SETTLE_SECONDS = 0.15
 
 
