@@ -243,20 +243,22 @@ class Optimizer:
         The rules are elementwise, so range by range is the whole update bit for bit. Each
         range gets its own state dict of views into the parameter's state arrays and each
         thread its own work buffers; numbers (``step``) are copied back, and a state array
-        a rule creates or rebinds (the first step's buffers) is put together from its ranges.
+        a rule rebinds is put together from its ranges. A parameter's first step, which
+        creates its state arrays, runs whole (``_split_ranges``).
         """
         want = self.threads
+        budget = 1 if want == 1 else blas_threads()
         if want is None:
             # only parameters of thread_min_elements and more go to the threads, and only while
             # OpenBLAS's idle spin is short (else the second range waits for its spinning worker)
             alone = [it for it in items if it[0].size < self.thread_min_elements]
-            if len(alone) < len(items) and blas_threads() > 1 and shorten_blas_spin():
+            if len(alone) < len(items) and budget > 1 and shorten_blas_spin():
                 if alone:
                     items = [it for it in items if it[0].size >= self.thread_min_elements]
                     self._split_ranges(rule, alone, hyper, 1)
             else:
                 want = 1
-        k = 1 if want == 1 else min(blas_threads(), _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
+        k = 1 if want == 1 else min(budget, _MAX_SPLIT if want is None else int(want), _MAX_SPLIT)
         self._split_ranges(rule, items, hyper, k)
 
     def _split_ranges(self, rule, items, hyper, k) -> None:
@@ -418,6 +420,7 @@ class Optimizer:
             mine.update(g)
         self.state = new_state
         self._flat = {}
+        self._split_seen = set()  # the new state dicts' ids may repeat old ones
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
